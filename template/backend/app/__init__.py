@@ -1,0 +1,1 @@
+"""The backend service: a FastAPI API and the Celery worker that runs its background jobs."""

@@ -1,0 +1,1 @@
+"""HTTP layer: routers, endpoints and their dependencies."""

@@ -1,0 +1,6 @@
+from fastapi import APIRouter
+
+from app.api.v1.endpoints import auth
+
+api_router = APIRouter()
+api_router.include_router(auth.router)

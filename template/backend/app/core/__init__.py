@@ -1,0 +1,1 @@
+"""Cross-cutting pieces shared by the API and the worker: settings, logging, security."""

@@ -1,0 +1,25 @@
+"""Sending email over SMTP with the settings' server (Mailpit in development)."""
+
+import smtplib
+from email.message import EmailMessage
+
+from app.core.config import get_settings
+
+
+def send_email(to: str, subject: str, body: str) -> None:
+    """Send a plain-text email. Raises smtplib/OS errors so the calling task can retry."""
+    settings = get_settings()
+    message = EmailMessage()
+    message["From"] = settings.emails_from
+    message["To"] = to
+    message["Subject"] = subject
+    message.set_content(body)
+
+    with smtplib.SMTP(
+        settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout_seconds
+    ) as smtp:
+        if settings.smtp_starttls:
+            smtp.starttls()
+        if settings.smtp_user and settings.smtp_password:
+            smtp.login(settings.smtp_user, settings.smtp_password.get_secret_value())
+        smtp.send_message(message)

@@ -1,0 +1,65 @@
+"""Registering, finding and authenticating users."""
+
+from typing import Annotated
+
+from fastapi import Depends
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.security import DUMMY_PASSWORD_HASH, hash_password, verify_password
+from app.db.session import get_db_session
+from app.models.user import User
+from app.schemas.user import UserCreate
+
+
+class EmailAlreadyRegisteredError(Exception):
+    """Raised when registering an email that already has an account."""
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+class UserService:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get_by_id(self, user_id: int) -> User | None:
+        return await self.session.get(User, user_id)
+
+    async def get_by_email(self, email: str) -> User | None:
+        result = await self.session.execute(
+            select(User).where(User.email == normalize_email(email))
+        )
+        return result.scalar_one_or_none()
+
+    async def create(self, user_in: UserCreate) -> User:
+        user = User(
+            email=normalize_email(user_in.email),
+            hashed_password=hash_password(user_in.password),
+            full_name=user_in.full_name,
+        )
+        self.session.add(user)
+        try:
+            await self.session.commit()
+        except IntegrityError as exc:
+            # The unique index decides, so two concurrent registrations cannot both win.
+            await self.session.rollback()
+            raise EmailAlreadyRegisteredError(user.email) from exc
+        await self.session.refresh(user)
+        return user
+
+    async def authenticate(self, email: str, password: str) -> User | None:
+        """The active user with these credentials, or None. Costs one hash check either way."""
+        user = await self.get_by_email(email)
+        if user is None:
+            verify_password(password, DUMMY_PASSWORD_HASH)
+            return None
+        if not verify_password(password, user.hashed_password) or not user.is_active:
+            return None
+        return user
+
+
+def get_user_service(session: Annotated[AsyncSession, Depends(get_db_session)]) -> UserService:
+    return UserService(session)

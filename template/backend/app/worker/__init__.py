@@ -1,0 +1,1 @@
+"""The Celery application. Tasks live in `app.tasks`."""
