@@ -1,0 +1,1 @@
+"""Tests for the backend; the layout mirrors `app/`."""

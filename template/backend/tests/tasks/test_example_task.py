@@ -1,0 +1,52 @@
+"""`send_welcome_email` run by a real worker (in a thread) on real Redis, PostgreSQL and SMTP."""
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+from celery.worker import WorkController
+
+from app.db.session import SessionFactory
+from app.models.user import User
+from app.tasks.example_task import send_welcome_email
+from app.worker.celery_app import celery_app
+from tests.support.mailbox import Mailbox
+
+
+@pytest.fixture(scope="module")
+def celery_worker(mailbox: Mailbox) -> Iterator[WorkController]:
+    with start_worker(celery_app, pool="solo", perform_ping_check=False) as worker:
+        yield worker
+
+
+async def create_user(email: str, full_name: str | None) -> User:
+    async with SessionFactory() as session:
+        user = User(email=email, hashed_password="not-used-here", full_name=full_name)
+        session.add(user)
+        await session.commit()
+        return user
+
+
+async def test_sends_the_welcome_email_to_the_user(
+    celery_worker: WorkController, mailbox: Mailbox, unique_email: str
+) -> None:
+    user = await create_user(unique_email, "Grace Hopper")
+
+    result = send_welcome_email.delay(user.id)
+    await asyncio.to_thread(result.get, timeout=30)
+
+    message = await asyncio.to_thread(mailbox.wait_for, unique_email, 5)
+    assert message["Subject"] == "Welcome!"
+    assert "Hello Grace Hopper," in message.get_content()
+    assert len(mailbox.to(unique_email)) == 1
+
+
+async def test_skips_a_user_that_no_longer_exists(
+    celery_worker: WorkController, caplog: pytest.LogCaptureFixture
+) -> None:
+    result = send_welcome_email.delay(2_000_000_000)
+    await asyncio.to_thread(result.get, timeout=30)
+
+    assert result.successful()
+    assert "Welcome email skipped: user 2000000000 does not exist" in caplog.text
