@@ -1,0 +1,1 @@
+"""Tests of the template: rendering and static checks, and generated projects run end to end."""

@@ -1,0 +1,70 @@
+"""Rendering the template and running commands in generated projects."""
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import copier
+
+TEMPLATE_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_ANSWERS: dict[str, Any] = {}
+
+
+def command_env(**overrides: str) -> dict[str, str]:
+    """The environment for commands run in a generated project.
+
+    uv finds pyenv's interpreters only among the versions pyenv exposes, so on a pyenv machine
+    every installed version is exposed (a project may ask for any of 3.11-3.13), the selected first.
+    """
+    env = dict(os.environ)
+    pyenv_versions = Path(env.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    if pyenv_versions.is_dir():
+        selected = [v for v in env.get("PYENV_VERSION", "").split(":") if v]
+        installed = sorted(p.name for p in pyenv_versions.iterdir() if p.name not in selected)
+        env["PYENV_VERSION"] = ":".join(selected + installed)
+    env.pop("VIRTUAL_ENV", None)  # the template's own venv must not leak into the project's
+    env.update(overrides)
+    return env
+
+
+def render(destination: Path, **answers: Any) -> Path:
+    """Render the working tree of the template (uncommitted changes included) with default answers."""
+    copier.run_copy(
+        str(TEMPLATE_ROOT),
+        destination,
+        data=answers,
+        defaults=True,
+        vcs_ref="HEAD",
+        quiet=True,
+        unsafe=False,
+    )
+    return destination
+
+
+def run(
+    command: list[str], cwd: Path, timeout: float = 600, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """Run a command; on failure, raise with its whole output so the test report shows it."""
+    completed = subprocess.run(
+        command,
+        cwd=cwd,
+        env=command_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise AssertionError(
+            f"`{' '.join(command)}` failed in {cwd} with exit code {completed.returncode}\n"
+            f"--- stdout ---\n{completed.stdout}\n--- stderr ---\n{completed.stderr}"
+        )
+    return completed
+
+
+def git_init_and_commit(project: Path) -> None:
+    identity = ["-c", "user.name=Template Tests", "-c", "user.email=tests@example.com"]
+    run(["git", "init", "--quiet", "--initial-branch=main"], project)
+    run(["git", "add", "--all"], project)
+    run(["git", *identity, "commit", "--quiet", "-m", "Generated from the template"], project)
