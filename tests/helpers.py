@@ -29,7 +29,7 @@ def command_env(**overrides: str) -> dict[str, str]:
 
 
 def render(destination: Path, **answers: Any) -> Path:
-    """Render the working tree of the template (uncommitted changes included) with default answers."""
+    """Render the template's working tree (uncommitted changes included) with default answers."""
     copier.run_copy(
         str(TEMPLATE_ROOT),
         destination,

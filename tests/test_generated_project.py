@@ -1,4 +1,4 @@
-"""Generated projects run end to end: their own suite, and a worker started as a user would start it."""
+"""Generated projects end to end: their own suite, and a worker started as a user starts it."""
 
 import os
 import signal
@@ -31,7 +31,8 @@ def test_generated_suite_passes_against_real_services(default_project: Path) -> 
 
     summary = result.stdout.strip().splitlines()[-1]
     assert " passed" in summary, result.stdout
-    assert "failed" not in summary and "error" not in summary, result.stdout
+    assert "failed" not in summary, result.stdout
+    assert "error" not in summary, result.stdout
     assert "skipped" not in summary, result.stdout
     assert "test_registering_sends_a_welcome_email_through_the_worker PASSED" in result.stdout
 

@@ -37,7 +37,19 @@ EXPECTED_FILES = [
     "backend/tests/e2e/test_welcome_email_flow.py",
 ]
 
-REQUIRED_RECIPES = ["start", "stop", "logs", "worker", "api", "dev", "test", "lint", "fmt", "migrate"]
+REQUIRED_RECIPES = [
+    "start",
+    "stop",
+    "logs",
+    "worker",
+    "api",
+    "dev",
+    "test",
+    "lint",
+    "fmt",
+    "migrate",
+    "shell",
+]
 
 
 def rendered_files(project: Path) -> list[Path]:
@@ -143,8 +155,10 @@ def test_justfile_explains_every_recipe(default_project: Path) -> None:
 
 def test_compose_file_is_valid_and_wires_the_stack(default_project: Path) -> None:
     compose_file = default_project / "compose.yaml"
-    run(["check-jsonschema", "--builtin-schema", "vendor.compose-spec", str(compose_file)],
-        default_project)
+    run(
+        ["check-jsonschema", "--builtin-schema", "vendor.compose-spec", str(compose_file)],
+        default_project,
+    )
     services = yaml.safe_load(compose_file.read_text())["services"]
 
     assert {"api", "worker", "db", "redis", "mailpit"} <= set(services)
@@ -159,7 +173,8 @@ def test_compose_file_is_valid_and_wires_the_stack(default_project: Path) -> Non
         )
     assert "inspect ping" in " ".join(services["worker"]["healthcheck"]["test"])
     published = [port for service in services.values() for port in service.get("ports", [])]
-    assert published and all(port.startswith("127.0.0.1:") for port in published)
+    assert published
+    assert all(port.startswith("127.0.0.1:") for port in published)
 
 
 def test_worker_command_is_the_same_in_compose_and_justfile(default_project: Path) -> None:
@@ -195,4 +210,3 @@ def test_ci_runs_the_test_command_from_the_readme() -> None:
     assert match, "README.md must mark its test command with <!-- test-command -->"
     ci_script = (TEMPLATE_ROOT / ".ci/run").read_text()
     assert match.group(1).strip() in ci_script
-
