@@ -1,14 +1,22 @@
 """The ASGI application: `uvicorn app.main:app`."""
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import FastAPI
 
+from app.api import health
+from app.api.access_log import AccessLogMiddleware
 from app.api.v1.router import api_router
 from app.core.config import get_settings
 from app.core.logging import configure_logging
 from app.db.session import engine
+
+# Request ids from a proxy are kept when they are plain tokens; anything else is replaced, so a
+# client cannot write arbitrary text into the logs.
+REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 @asynccontextmanager
@@ -20,13 +28,15 @@ async def lifespan(_: FastAPI) -> AsyncIterator[None]:
 def create_app() -> FastAPI:
     configure_logging()
     application = FastAPI(title=get_settings().project_name, lifespan=lifespan)
+    # Added last, runs first: every log line of the request, the access log included, has its id.
+    application.add_middleware(AccessLogMiddleware)
+    application.add_middleware(
+        CorrelationIdMiddleware,
+        header_name="X-Request-ID",
+        validator=lambda request_id: REQUEST_ID_PATTERN.fullmatch(request_id) is not None,
+    )
+    application.include_router(health.router)
     application.include_router(api_router, prefix="/api/v1")
-
-    @application.get("/health", tags=["health"])
-    async def health() -> dict[str, str]:
-        """Liveness: the process is up and serving. Checks no dependency, so it stays cheap."""
-        return {"status": "ok"}
-
     return application
 
 

@@ -1,28 +1,60 @@
-"""One logging setup for the API and the worker, so their lines look alike and go to stdout."""
+"""One logging setup for the API and the worker, so their lines look alike and go to stdout.
+
+Every line carries the request id (`X-Request-ID`) of the request it serves; the worker gets the id
+from the headers of the task the request enqueued, so one id follows a request into its tasks.
+"""
 
 import logging
 import logging.config
+from typing import Any
 
 from app.core.config import get_settings
 
-LOG_FORMAT = "%(asctime)s %(levelname)-8s %(processName)s %(name)s: %(message)s"
+TEXT_FORMAT = "%(asctime)s %(levelname)-8s [%(correlation_id)s] %(name)s: %(message)s"
+JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(correlation_id)s %(process)d %(message)s"
 
 
-def configure_logging(level: str | None = None) -> None:
-    """Send every log record to stdout in one format. Safe to call more than once."""
+def configure_logging() -> None:
+    """Send every log record to stdout in the configured format. Safe to call more than once."""
+    settings = get_settings()
+    formatters: dict[str, dict[str, Any]] = {
+        "text": {"format": TEXT_FORMAT},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": JSON_FIELDS,
+            "rename_fields": {
+                "asctime": "time",
+                "levelname": "level",
+                "name": "logger",
+                "correlation_id": "request_id",
+            },
+        },
+    }
     logging.config.dictConfig(
         {
             "version": 1,
             "disable_existing_loggers": False,
-            "formatters": {"default": {"format": LOG_FORMAT}},
+            "filters": {
+                "request_id": {
+                    "()": "asgi_correlation_id.CorrelationIdFilter",
+                    "default_value": "-",
+                }
+            },
+            "formatters": {"default": formatters[settings.log_format]},
             "handlers": {
                 "stdout": {
                     "class": "logging.StreamHandler",
                     "stream": "ext://sys.stdout",
                     "formatter": "default",
+                    "filters": ["request_id"],
                 }
             },
-            "root": {"handlers": ["stdout"], "level": level or get_settings().log_level},
+            "root": {"handlers": ["stdout"], "level": settings.log_level},
+            # Uvicorn's own loggers write through the root handler too, in the same format.
+            "loggers": {
+                name: {"handlers": [], "propagate": True}
+                for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
+            },
         }
     )
 

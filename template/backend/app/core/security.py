@@ -1,8 +1,10 @@
 """Password hashing (argon2 via pwdlib) and access tokens (JWT via PyJWT)."""
 
 from datetime import UTC, datetime, timedelta
+from functools import cache
 
 import jwt
+from fastapi.concurrency import run_in_threadpool
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
@@ -10,17 +12,31 @@ from app.core.config import get_settings
 
 password_hash = PasswordHash((Argon2Hasher(),))
 
-# Verified when the email is unknown, so a failed login costs the same either way and does not
-# reveal which emails are registered.
-DUMMY_PASSWORD_HASH = password_hash.hash("a password nobody has")
+
+# Argon2 is deliberately slow (about 0.1 s), so these run in a worker thread: the event loop
+# keeps serving other requests meanwhile.
 
 
-def hash_password(password: str) -> str:
-    return password_hash.hash(password)
+async def hash_password(password: str) -> str:
+    return await run_in_threadpool(password_hash.hash, password)
 
 
-def verify_password(password: str, hashed_password: str) -> bool:
+async def verify_password(password: str, hashed_password: str | None) -> bool:
+    """Check a password. With no hash (unknown email) it still costs one check and fails, so a
+    failed login takes the same time either way and does not reveal which emails exist."""
+    return await run_in_threadpool(_verify, password, hashed_password)
+
+
+def _verify(password: str, hashed_password: str | None) -> bool:
+    if hashed_password is None:
+        password_hash.verify(password, _dummy_hash())
+        return False
     return password_hash.verify(password, hashed_password)
+
+
+@cache
+def _dummy_hash() -> str:
+    return password_hash.hash("a password nobody has")
 
 
 def create_access_token(subject: str) -> str:

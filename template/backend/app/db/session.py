@@ -1,7 +1,7 @@
 """Async engines and sessions.
 
 The API keeps a connection pool on its one event loop. A Celery task runs its coroutine in a fresh
-loop (`asyncio.run`), and pooled asyncpg connections cannot cross loops, so the worker opens a
+loop (`asyncio.run`), and pooled async connections cannot cross loops, so the worker opens a
 connection per task instead (`NullPool`).
 """
 

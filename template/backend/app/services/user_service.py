@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.security import DUMMY_PASSWORD_HASH, hash_password, verify_password
+from app.core.security import hash_password, verify_password
 from app.db.session import get_db_session
 from app.models.user import User
 from app.schemas.user import UserCreate
@@ -37,7 +37,7 @@ class UserService:
     async def create(self, user_in: UserCreate) -> User:
         user = User(
             email=normalize_email(user_in.email),
-            hashed_password=hash_password(user_in.password),
+            hashed_password=await hash_password(user_in.password),
             full_name=user_in.full_name,
         )
         self.session.add(user)
@@ -54,9 +54,9 @@ class UserService:
         """The active user with these credentials, or None. Costs one hash check either way."""
         user = await self.get_by_email(email)
         if user is None:
-            verify_password(password, DUMMY_PASSWORD_HASH)
+            await verify_password(password, None)
             return None
-        if not verify_password(password, user.hashed_password) or not user.is_active:
+        if not await verify_password(password, user.hashed_password) or not user.is_active:
             return None
         return user
 

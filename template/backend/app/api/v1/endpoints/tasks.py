@@ -1,0 +1,40 @@
+"""Start a long-running task and follow its state."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+
+from app.api.deps import CurrentUser
+from app.schemas.task import ExampleJobCreate, TaskAccepted, TaskStatus
+from app.services.task_service import TaskService, get_task_service
+from app.tasks.example_task import run_example_job
+
+router = APIRouter(prefix="/tasks", tags=["tasks"])
+
+Tasks = Annotated[TaskService, Depends(get_task_service)]
+
+
+@router.post("/example", status_code=status.HTTP_202_ACCEPTED)
+async def start_example_job(
+    job: ExampleJobCreate,
+    current_user: CurrentUser,
+    tasks: Tasks,
+    request: Request,
+    response: Response,
+) -> TaskAccepted:
+    """Queue the example job; poll the URL in `Location` (or `status_url`) for its state."""
+    task_id = await tasks.start(run_example_job, current_user.id, current_user.id, job.steps)
+    status_url = str(request.url_for("read_task_status", task_id=task_id))
+    response.headers["Location"] = status_url
+    return TaskAccepted(task_id=task_id, status_url=status_url)
+
+
+@router.get(
+    "/{task_id}", responses={status.HTTP_404_NOT_FOUND: {"description": "No such task of yours"}}
+)
+async def read_task_status(task_id: str, current_user: CurrentUser, tasks: Tasks) -> TaskStatus:
+    """Only the user who started a task can see it; any other id is simply not found."""
+    task_status = await tasks.status_for_owner(task_id, current_user.id)
+    if task_status is None:
+        raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail="Task not found")
+    return task_status

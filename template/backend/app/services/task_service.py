@@ -1,0 +1,56 @@
+"""Starting tasks on behalf of a user, and reading their state back for that user only."""
+
+import uuid
+from typing import Annotated, Any
+
+from celery import Task
+from celery.result import AsyncResult
+from fastapi import Depends
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.session import get_db_session
+from app.models.task_run import TaskRun
+from app.schemas.task import TaskStatus
+from app.worker.celery_app import celery_app
+
+
+class TaskService:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def start(self, task: Task[Any, Any], user_id: int, *args: Any) -> str:
+        """Record the owner, then enqueue; the record exists before any worker can report on it."""
+        task_id = str(uuid.uuid4())
+        self.session.add(TaskRun(id=task_id, user_id=user_id, task_name=task.name))
+        await self.session.commit()
+        # apply_async talks to the broker synchronously: keep it off the event loop.
+        await run_in_threadpool(task.apply_async, args=args, task_id=task_id)
+        return task_id
+
+    async def status_for_owner(self, task_id: str, user_id: int) -> TaskStatus | None:
+        """The task's state, or None when it does not exist or belongs to someone else."""
+        task_run = await self.session.scalar(
+            select(TaskRun).where(TaskRun.id == task_id, TaskRun.user_id == user_id)
+        )
+        if task_run is None:
+            return None
+        return await run_in_threadpool(_read_state, task_run)
+
+
+def _read_state(task_run: TaskRun) -> TaskStatus:
+    result: AsyncResult[Any] = AsyncResult(task_run.id, app=celery_app)
+    state: str = result.state  # custom states such as PROGRESS are plain strings too
+    status = TaskStatus(task_id=task_run.id, task_name=task_run.task_name, state=state)
+    if state == "PROGRESS" and isinstance(result.info, dict):
+        status.progress = result.info
+    elif result.successful():
+        status.result = result.result
+    elif result.failed():
+        status.error = repr(result.result)
+    return status
+
+
+def get_task_service(session: Annotated[AsyncSession, Depends(get_db_session)]) -> TaskService:
+    return TaskService(session)
