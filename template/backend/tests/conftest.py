@@ -1,7 +1,7 @@
 """Shared fixtures, and isolation for each test run.
 
-Every run gets its own PostgreSQL database and its own Redis key prefix, set in the environment
-before the app is imported, so parallel runs never collide with each other or with your data.
+Every run gets its own database and its own prefix for queue names and result keys, set in the
+environment before the app is imported, so parallel runs never collide with each other or your data.
 The services are the real ones named in the environment or `.env` (see `app/core/config.py`).
 """
 
@@ -20,12 +20,12 @@ import pytest
 import redis
 from alembic import command
 from alembic.config import Config
+from celery import Celery
 from httpx import ASGITransport, AsyncClient
-from sqlalchemy import text
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.engine import URL
 
 from app.core.config import Settings
+from tests.support import database as test_database
 from tests.support.mailbox import Mailbox, running_smtp_server
 
 BACKEND_DIR = Path(__file__).resolve().parents[1]
@@ -43,42 +43,26 @@ def _isolate_test_run() -> URL:
     """Point this process and its workers at a per-run database, key prefix and SMTP port."""
     # A fresh clone has no .env, and tests need no real secret.
     os.environ.setdefault("SECRET_KEY", secrets.token_hex(32))
-    configured = make_url(Settings().database_url)
-    test_database_url = configured.set(database=f"{configured.database}_test_{RUN_ID}")
+    test_database_url = test_database.database_url_for_run(Settings().database_url, RUN_ID)
     os.environ["DATABASE_URL"] = test_database_url.render_as_string(hide_password=False)
-    os.environ["CELERY_KEY_PREFIX"] = f"test-{RUN_ID}:"
+    os.environ["CELERY_KEY_PREFIX"] = f"test-{RUN_ID}."
     os.environ["SMTP_HOST"] = "127.0.0.1"
     os.environ["SMTP_PORT"] = str(_free_port())
-    os.environ["SMTP_USER"] = ""
-    os.environ["SMTP_STARTTLS"] = "false"
     return test_database_url
 
 
 TEST_DATABASE_URL = _isolate_test_run()
 
 
-async def _execute_as_admin(statement: str) -> None:
-    admin_engine = create_async_engine(
-        TEST_DATABASE_URL.set(database="postgres"), isolation_level="AUTOCOMMIT"
-    )
-    try:
-        async with admin_engine.connect() as connection:
-            await connection.execute(text(statement))
-    finally:
-        await admin_engine.dispose()
-
-
 @pytest.fixture(scope="session", autouse=True)
 async def database() -> AsyncIterator[URL]:
     """A fresh database for this run, migrated with Alembic, dropped at the end."""
-    name = TEST_DATABASE_URL.database
     try:
-        await _execute_as_admin(f'CREATE DATABASE "{name}"')
+        await test_database.create_database(TEST_DATABASE_URL)
     except Exception as exc:
         pytest.fail(
-            f"PostgreSQL is not usable at {TEST_DATABASE_URL.host}:{TEST_DATABASE_URL.port} "
-            f"as user {TEST_DATABASE_URL.username!r}: {exc!r}. "
-            "Start it (`docker compose up -d db`) or point DATABASE_URL at a running server.",
+            f"{test_database.describe(TEST_DATABASE_URL)} is not usable: {exc!r}. "
+            "Start it (see README) or point DATABASE_URL at a running server.",
             pytrace=False,
         )
     alembic_config = Config(BACKEND_DIR / "alembic.ini")
@@ -88,31 +72,35 @@ async def database() -> AsyncIterator[URL]:
     from app.db.session import engine
 
     await engine.dispose()
-    await _execute_as_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await test_database.drop_database(TEST_DATABASE_URL)
 
 
 @pytest.fixture(scope="session", autouse=True)
-def redis_broker() -> Iterator[redis.Redis]:
-    """The real Redis broker; this run's keys are deleted afterwards."""
+def celery_services() -> Iterator[Celery]:
+    """The project's Celery app on the real broker; this run's queues and results go afterwards."""
     from app.core.config import get_settings
+    from app.worker.celery_app import celery_app
 
     settings = get_settings()
-    client = redis.Redis.from_url(settings.celery_broker_url, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        pytest.fail(
-            f"Redis is not reachable at {settings.celery_broker_url}: {exc!r}. Start it "
-            "(`docker compose up -d redis`) or point CELERY_BROKER_URL at a running server.",
-            pytrace=False,
-        )
-    yield client
-    for url in {settings.celery_broker_url, settings.celery_result_backend}:
-        with redis.Redis.from_url(url) as connection:
-            keys = list(connection.scan_iter(f"{settings.celery_key_prefix}*"))
-            if keys:
-                connection.delete(*keys)
-    client.close()
+    urls = {"broker": settings.celery_broker_url, "result backend": settings.celery_result_backend}
+    for name, url in urls.items():
+        try:
+            with celery_app.connection_for_write(url, connect_timeout=2) as connection:
+                connection.ensure_connection(max_retries=1, timeout=2)
+        except Exception as exc:
+            pytest.fail(
+                f"The Celery {name} is not reachable at {url}: {exc!r}. Start it (see README) "
+                "or point the setting at a running server.",
+                pytrace=False,
+            )
+    yield celery_app
+    with celery_app.connection_for_write() as connection:
+        for queue in celery_app.conf.task_queues:
+            queue.bind(connection.default_channel).delete()
+    with redis.Redis.from_url(settings.celery_result_backend) as results:
+        keys = list(results.scan_iter(f"{settings.celery_key_prefix}*"))
+        if keys:
+            results.delete(*keys)
 
 
 @pytest.fixture(scope="session")
@@ -136,26 +124,26 @@ def unique_email() -> str:
     return f"user-{uuid.uuid4().hex[:12]}@example.com"
 
 
-class WorkerProcess:
-    """A `celery worker` subprocess started with the same command as `just worker`."""
+class CeleryProcess:
+    """A `celery` subprocess of this project (a worker or another command), logging to a file."""
 
-    def __init__(self, log_path: Path) -> None:
+    def __init__(self, arguments: list[str], log_path: Path, **env: str) -> None:
         self.log_path = log_path
-        self.hostname = f"test-{RUN_ID}-{uuid.uuid4().hex[:6]}@localhost"
         self.command = [
             sys.executable,
             "-m",
             "celery",
             "-A",
             "app.worker.celery_app:celery_app",
-            "worker",
-            "--loglevel=INFO",
-            "--concurrency=1",
-            f"--hostname={self.hostname}",
+            *arguments,
         ]
         self._log_file = log_path.open("w")
         self.process = subprocess.Popen(  # noqa: S603  (our own command line)
-            self.command, cwd=BACKEND_DIR, stdout=self._log_file, stderr=subprocess.STDOUT
+            self.command,
+            cwd=BACKEND_DIR,
+            env={**os.environ, **env},
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
         )
 
     @property
@@ -163,11 +151,11 @@ class WorkerProcess:
         return self.log_path.read_text()
 
     def wait_for_log(self, text: str, timeout: float) -> None:
-        """Wait until the worker has logged `text`; fail with its whole log if it does not."""
+        """Wait until the process has logged `text`; fail with its whole log if it does not."""
         deadline = time.monotonic() + timeout
         while text not in self.log:
             if time.monotonic() > deadline or self.process.poll() is not None:
-                pytest.fail(f"The worker did not log {text!r}:\n{self.log}", pytrace=False)
+                pytest.fail(f"{self.command[5]} did not log {text!r}:\n{self.log}", pytrace=False)
             time.sleep(0.1)
 
     def stop(self) -> None:
@@ -181,8 +169,19 @@ class WorkerProcess:
         self._log_file.close()
 
 
+class WorkerProcess(CeleryProcess):
+    """A worker started like `just worker` does, on every queue of the project."""
+
+    def __init__(self, log_path: Path, **env: str) -> None:
+        hostname = f"test-{RUN_ID}-{uuid.uuid4().hex[:6]}@localhost"
+        arguments = ["worker", "--concurrency=1", f"--hostname={hostname}"]
+        super().__init__(arguments, log_path, **env)
+
+
 @pytest.fixture(scope="module")
-def worker_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
+def worker_process(
+    tmp_path_factory: pytest.TempPathFactory, mailbox: Mailbox
+) -> Iterator[WorkerProcess]:
     """A real worker process consuming this run's queues, stopped after the module."""
     worker = WorkerProcess(tmp_path_factory.mktemp("worker") / "worker.log")
     try:

@@ -1,1 +1,1 @@
-"""End to end: the API, a worker process, PostgreSQL, Redis and an SMTP server together."""
+"""End to end: the API, worker processes, the database, the broker and an SMTP server together."""

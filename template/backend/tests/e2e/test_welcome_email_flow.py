@@ -1,6 +1,7 @@
 """The seed flow: POST /register -> a worker process runs send_welcome_email -> SMTP delivers."""
 
 import asyncio
+import uuid
 
 from httpx import AsyncClient
 
@@ -30,3 +31,23 @@ async def test_registering_sends_a_welcome_email_through_the_worker(
         worker_process.wait_for_log, f"Welcome email sent to user {user_id}", 10
     )
     assert "send_welcome_email" in worker_process.log
+
+
+async def test_the_request_id_follows_the_request_into_the_worker_log(
+    client: AsyncClient, worker_process: WorkerProcess, mailbox: Mailbox, unique_email: str
+) -> None:
+    request_id = uuid.uuid4().hex
+
+    response = await client.post(
+        "/api/v1/auth/register",
+        json={"email": unique_email, "password": "correct horse battery"},
+        headers={"X-Request-ID": request_id},
+    )
+
+    assert response.status_code == 201
+    assert response.headers["X-Request-ID"] == request_id
+    user_id = response.json()["id"]
+    line = f"Welcome email sent to user {user_id}"
+    await asyncio.to_thread(worker_process.wait_for_log, line, 30)
+    [logged] = [entry for entry in worker_process.log.splitlines() if line in entry]
+    assert f"[{request_id}]" in logged

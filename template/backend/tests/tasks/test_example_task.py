@@ -1,4 +1,4 @@
-"""`send_welcome_email` run by a real worker (in a thread) on real Redis, PostgreSQL and SMTP."""
+"""Example tasks run by a real worker (in a thread) on the real broker, database and SMTP."""
 
 import asyncio
 from collections.abc import Iterator
@@ -9,7 +9,7 @@ from celery.worker import WorkController
 
 from app.db.session import SessionFactory
 from app.models.user import User
-from app.tasks.example_task import send_welcome_email
+from app.tasks.example_task import run_example_job, send_welcome_email
 from app.worker.celery_app import celery_app
 from tests.support.mailbox import Mailbox
 
@@ -50,3 +50,11 @@ async def test_skips_a_user_that_no_longer_exists(
 
     assert result.successful()
     assert "Welcome email skipped: user 2000000000 does not exist" in caplog.text
+
+
+async def test_the_example_job_returns_its_result(
+    celery_worker: WorkController,
+) -> None:
+    result = run_example_job.delay(7, 2)
+
+    assert await asyncio.to_thread(result.get, timeout=30) == {"user_id": 7, "steps": 2}

@@ -6,27 +6,7 @@ from sqlalchemy import select
 from app.core.config import get_settings
 from app.db.session import SessionFactory
 from app.models.user import User
-
-PASSWORD = "correct horse battery"
-
-
-async def register(client: AsyncClient, email: str, password: str = PASSWORD) -> dict[str, object]:
-    response = await client.post(
-        "/api/v1/auth/register",
-        json={"email": email, "password": password, "full_name": "Ada Lovelace"},
-    )
-    assert response.status_code == 201, response.text
-    body: dict[str, object] = response.json()
-    return body
-
-
-async def login(client: AsyncClient, email: str, password: str = PASSWORD) -> str:
-    response = await client.post(
-        "/api/v1/auth/login", data={"username": email, "password": password}
-    )
-    assert response.status_code == 200, response.text
-    token: str = response.json()["access_token"]
-    return token
+from tests.support.users import PASSWORD, login, register
 
 
 async def test_register_returns_the_new_user(client: AsyncClient, unique_email: str) -> None:

@@ -1,0 +1,62 @@
+"""Task status endpoints: starting a job, and who may read its state (no worker runs here)."""
+
+import uuid
+
+from httpx import AsyncClient
+
+from tests.support.users import auth_headers
+
+
+async def test_starting_a_job_answers_202_with_where_to_follow_it(
+    client: AsyncClient, unique_email: str
+) -> None:
+    headers = await auth_headers(client, unique_email)
+
+    response = await client.post("/api/v1/tasks/example", json={"steps": 1}, headers=headers)
+
+    assert response.status_code == 202
+    body = response.json()
+    assert response.headers["Location"] == body["status_url"]
+    assert body["status_url"].endswith(f"/api/v1/tasks/{body['task_id']}")
+    status = await client.get(body["status_url"], headers=headers)
+    assert status.status_code == 200
+    assert status.json()["task_id"] == body["task_id"]
+    assert status.json()["task_name"] == "app.tasks.example_task.run_example_job"
+    assert status.json()["state"] in {"PENDING", "STARTED", "PROGRESS", "SUCCESS"}
+
+
+async def test_another_users_task_is_not_found(client: AsyncClient) -> None:
+    owner = await auth_headers(client, f"owner-{uuid.uuid4().hex[:8]}@example.com")
+    other = await auth_headers(client, f"other-{uuid.uuid4().hex[:8]}@example.com")
+    started = await client.post("/api/v1/tasks/example", json={"steps": 1}, headers=owner)
+
+    response = await client.get(f"/api/v1/tasks/{started.json()['task_id']}", headers=other)
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Task not found"}
+
+
+async def test_an_unknown_task_is_not_found_rather_than_pending(
+    client: AsyncClient, unique_email: str
+) -> None:
+    headers = await auth_headers(client, unique_email)
+
+    response = await client.get(f"/api/v1/tasks/{uuid.uuid4()}", headers=headers)
+
+    assert response.status_code == 404
+
+
+async def test_tasks_need_authentication(client: AsyncClient) -> None:
+    started = await client.post("/api/v1/tasks/example", json={"steps": 1})
+    read = await client.get(f"/api/v1/tasks/{uuid.uuid4()}")
+
+    assert started.status_code == read.status_code == 401
+
+
+async def test_job_size_is_validated(client: AsyncClient, unique_email: str) -> None:
+    headers = await auth_headers(client, unique_email)
+
+    response = await client.post("/api/v1/tasks/example", json={"steps": 0}, headers=headers)
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "steps"]
