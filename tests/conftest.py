@@ -10,6 +10,7 @@ import pytest
 import redis
 
 from tests.helpers import git_init_and_commit, render, run
+from tests.variants import VARIANTS
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -39,7 +40,7 @@ def services() -> None:
     """The generated projects' tests need real PostgreSQL and Redis; say which one is missing."""
     missing = [
         f"{name} at 127.0.0.1:{port}"
-        for name, port in (("PostgreSQL", 5432), ("Redis", 6379))
+        for name, port in (("PostgreSQL", 5432), ("Redis", 6379), ("RabbitMQ", 5672))
         if not _reachable("127.0.0.1", port)
     ]
     if missing:
@@ -51,13 +52,31 @@ def services() -> None:
     redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=2).ping()
 
 
+class Projects:
+    """Projects rendered for this session, one per variant, each committed and installed once."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._rendered: dict[str, Path] = {}
+
+    def __call__(self, variant: str) -> Path:
+        if variant not in self._rendered:
+            project = render(self.root / variant / "my-service", **VARIANTS[variant])
+            git_init_and_commit(project)
+            run(["uv", "sync", "--quiet"], project / "backend")
+            self._rendered[variant] = project
+        return self._rendered[variant]
+
+
 @pytest.fixture(scope="session")
-def default_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The project rendered with every default answer, committed to git, dependencies installed."""
-    project = render(tmp_path_factory.mktemp("default") / "my-service")
-    git_init_and_commit(project)
-    run(["uv", "sync", "--quiet"], project / "backend")
-    return project
+def projects(tmp_path_factory: pytest.TempPathFactory) -> Projects:
+    return Projects(tmp_path_factory.mktemp("projects"))
+
+
+@pytest.fixture(scope="session")
+def default_project(projects: Projects) -> Path:
+    """The project rendered with every default answer."""
+    return projects("default")
 
 
 @pytest.fixture

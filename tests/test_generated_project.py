@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import Projects
 from tests.helpers import command_env, run
+from tests.variants import variant_params
 
 NEW_TASK_MODULE = '''"""A task module added by hand, registered nowhere."""
 
@@ -26,8 +28,9 @@ def double(value: int) -> int:
 
 
 @pytest.mark.usefixtures("services")
-def test_generated_suite_passes_against_real_services(default_project: Path) -> None:
-    result = run(["just", "test", "-p", "no:cacheprovider", "-v"], default_project)
+@pytest.mark.parametrize("variant", variant_params())
+def test_generated_suite_passes_against_real_services(projects: Projects, variant: str) -> None:
+    result = run(["just", "test", "-p", "no:cacheprovider", "-v"], projects(variant))
 
     summary = result.stdout.strip().splitlines()[-1]
     assert " passed" in summary, result.stdout
@@ -37,29 +40,35 @@ def test_generated_suite_passes_against_real_services(default_project: Path) -> 
     assert "test_registering_sends_a_welcome_email_through_the_worker PASSED" in result.stdout
 
 
+def wait_for_log(log_path: Path, text: str, count: int, worker: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while log_path.read_text().count(text) < count:
+        assert worker.poll() is None, log_path.read_text()
+        assert time.monotonic() < deadline, log_path.read_text()
+        time.sleep(0.2)
+
+
 @pytest.mark.usefixtures("services")
-def test_a_new_task_file_runs_on_just_worker_with_nothing_else_edited(
+@pytest.mark.xdist_group("default")
+def test_a_task_file_added_while_just_worker_runs_is_picked_up_and_executed(
     default_project: Path, tmp_path: Path, key_prefix: str
 ) -> None:
+    """`just worker` reloads on code changes, and a new module in app/tasks/ needs no other edit."""
     module = default_project / "backend/app/tasks/arithmetic.py"
-    module.write_text(NEW_TASK_MODULE)
     log_path = tmp_path / "worker.log"
-    env = command_env(CELERY_KEY_PREFIX=key_prefix)
     with log_path.open("w") as log:
         worker = subprocess.Popen(
             ["just", "worker", "--concurrency=1", "--pool=solo"],
             cwd=default_project,
-            env=env,
+            env=command_env(CELERY_KEY_PREFIX=key_prefix),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     try:
-        deadline = time.monotonic() + 60
-        while " ready." not in log_path.read_text():
-            assert worker.poll() is None, log_path.read_text()
-            assert time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.2)
+        wait_for_log(log_path, " ready.", 1, worker)
+        module.write_text(NEW_TASK_MODULE)
+        wait_for_log(log_path, " ready.", 2, worker)  # restarted by the reloader
 
         client = run(
             [
@@ -80,4 +89,4 @@ def test_a_new_task_file_runs_on_just_worker_with_nothing_else_edited(
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(timeout=30)
-        module.unlink()
+        module.unlink(missing_ok=True)

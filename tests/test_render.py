@@ -6,7 +6,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.conftest import Projects
 from tests.helpers import TEMPLATE_ROOT, render, run
+from tests.variants import TRACES, VARIANTS, answers_of, variant_params
 
 JINJA_DEBRIS = re.compile(r"\{\{|\{%|\{#|%\}|#\}")
 
@@ -23,7 +25,9 @@ EXPECTED_FILES = [
     "backend/alembic.ini",
     "backend/alembic/env.py",
     "backend/app/main.py",
+    "backend/app/api/health.py",
     "backend/app/api/v1/endpoints/auth.py",
+    "backend/app/api/v1/endpoints/tasks.py",
     "backend/app/core/config.py",
     "backend/app/core/logging.py",
     "backend/app/core/security.py",
@@ -33,6 +37,7 @@ EXPECTED_FILES = [
     "backend/app/schemas/token.py",
     "backend/app/services/user_service.py",
     "backend/app/worker/celery_app.py",
+    "backend/app/worker/request_id.py",
     "backend/app/tasks/example_task.py",
     "backend/tests/e2e/test_welcome_email_flow.py",
 ]
@@ -72,21 +77,58 @@ def tracked_files(project: Path) -> list[Path]:
     return [project / name for name in listing]
 
 
+@pytest.mark.xdist_group("default")
 def test_default_project_has_the_documented_layout(default_project: Path) -> None:
     missing = [name for name in EXPECTED_FILES if not (default_project / name).is_file()]
     assert missing == []
     migrations = list((default_project / "backend/alembic/versions").glob("*.py"))
-    assert len(migrations) == 1
+    assert len(migrations) == 2
 
 
-def test_no_template_debris_and_no_empty_files(default_project: Path) -> None:
-    files = rendered_files(default_project)
+@pytest.mark.parametrize("variant", variant_params())
+def test_no_template_debris_and_no_empty_files(projects: Projects, variant: str) -> None:
+    files = rendered_files(projects(variant))
     assert [f for f in files if f.suffix == ".jinja"] == []
     assert [f for f in files if f.stat().st_size == 0] == []
     debris = [f for f in files if JINJA_DEBRIS.search(f.read_text(errors="replace"))]
     assert debris == []
 
 
+@pytest.mark.parametrize("variant", variant_params())
+def test_disabled_options_leave_no_trace(projects: Projects, variant: str) -> None:
+    project = projects(variant)
+    answers = answers_of(variant)
+    absent = {
+        choice: pattern for choice, pattern in TRACES.items() if answers[choice[0]] != choice[1]
+    }
+    present = {
+        choice: pattern for choice, pattern in TRACES.items() if answers[choice[0]] == choice[1]
+    }
+    files = [
+        path
+        for path in rendered_files(project)
+        if path.name not in {".copier-answers.yml", "uv.lock"}
+    ]
+    texts = {
+        path: f"{path.relative_to(project)}\n{path.read_text(errors='replace')}" for path in files
+    }
+
+    traces = [
+        (str(path.relative_to(project)), choice)
+        for choice, pattern in absent.items()
+        for path, text in texts.items()
+        if re.search(pattern, text)
+    ]
+    assert traces == []
+    missing = [
+        choice
+        for choice, pattern in present.items()
+        if not any(re.search(pattern, text) for text in texts.values())
+    ]
+    assert missing == []
+
+
+@pytest.mark.xdist_group("default")
 def test_answers_file_records_answers_and_no_secrets(default_project: Path) -> None:
     answers = yaml.safe_load((default_project / ".copier-answers.yml").read_text())
     assert answers["project_slug"] == "my_service"
@@ -95,18 +137,26 @@ def test_answers_file_records_answers_and_no_secrets(default_project: Path) -> N
     assert not any("secret" in key or "password" in key for key in answers)
 
 
-def test_secrets_live_only_in_the_ignored_env_file(default_project: Path) -> None:
+@pytest.mark.parametrize("variant", variant_params())
+def test_secrets_live_only_in_the_ignored_env_file(projects: Projects, variant: str) -> None:
+    project = projects(variant)
+    answers = answers_of(variant)
     secrets = {
         key: value
-        for key, value in env_values(default_project).items()
-        if key in {"SECRET_KEY", "POSTGRES_PASSWORD"}
+        for key, value in env_values(project).items()
+        if key == "SECRET_KEY" or key.endswith("_PASSWORD")
     }
-    assert set(secrets) == {"SECRET_KEY", "POSTGRES_PASSWORD"}
+    expected = {"SECRET_KEY"}
+    expected |= {"POSTGRES_PASSWORD"} if answers["database"] == "postgresql" else set()
+    expected |= {"RABBITMQ_PASSWORD"} if answers["broker"] == "rabbitmq" else set()
+    expected |= {"FLOWER_PASSWORD"} if answers["use_flower"] else set()
+    assert set(secrets) == expected
     assert all(re.fullmatch(r"[0-9a-f]{64}", value) for value in secrets.values())
+    assert len(set(secrets.values())) == len(secrets)
 
-    run(["git", "check-ignore", "--quiet", ".env"], default_project)
-    tracked = tracked_files(default_project)
-    assert default_project / ".env" not in tracked
+    run(["git", "check-ignore", "--quiet", ".env"], project)
+    tracked = tracked_files(project)
+    assert project / ".env" not in tracked
     leaks = [
         (path.name, key)
         for path in tracked
@@ -116,18 +166,23 @@ def test_secrets_live_only_in_the_ignored_env_file(default_project: Path) -> Non
     assert leaks == []
 
 
-def test_each_project_gets_its_own_secrets(tmp_path: Path) -> None:
-    first = env_values(render(tmp_path / "first"))
-    second = env_values(render(tmp_path / "second"))
+@pytest.mark.parametrize("variant", ["default", "flower"])
+def test_each_project_gets_its_own_secrets(tmp_path: Path, variant: str) -> None:
+    first = env_values(render(tmp_path / "first", **VARIANTS[variant]))
+    second = env_values(render(tmp_path / "second", **VARIANTS[variant]))
 
-    for key in ("SECRET_KEY", "POSTGRES_PASSWORD"):
+    secret_keys = [key for key in first if key == "SECRET_KEY" or key.endswith("_PASSWORD")]
+    assert secret_keys
+    for key in secret_keys:
         assert first[key] != second[key]
-    # The local database URL carries the same generated password as compose's PostgreSQL.
-    assert first["POSTGRES_PASSWORD"] in first["DATABASE_URL"]
+    if "POSTGRES_PASSWORD" in first:
+        # The local database URL carries the same generated password as compose's PostgreSQL.
+        assert first["POSTGRES_PASSWORD"] in first["DATABASE_URL"]
 
 
-def test_project_passes_lint_format_and_type_checks(default_project: Path) -> None:
-    run(["just", "lint"], default_project)
+@pytest.mark.parametrize("variant", variant_params())
+def test_project_passes_lint_format_and_type_checks(projects: Projects, variant: str) -> None:
+    run(["just", "lint"], projects(variant))
 
 
 @pytest.mark.parametrize("python_version", ["3.11", "3.12"])
@@ -143,47 +198,70 @@ def test_other_python_versions_pass_lint_and_type_checks(
     assert interpreter.startswith(f"Python {python_version}.")
 
 
-def test_justfile_explains_every_recipe(default_project: Path) -> None:
-    listing = run(["just", "--list", "--unsorted"], default_project).stdout
+@pytest.mark.parametrize("variant", variant_params())
+def test_justfile_explains_every_recipe(projects: Projects, variant: str) -> None:
+    listing = run(["just", "--list", "--unsorted"], projects(variant)).stdout
     lines = {line.split()[0]: line for line in listing.splitlines()[1:] if line.strip()}
     aliases = set(re.findall(r"\[alias: (\w+)\]", listing))
 
+    answers = answers_of(variant)
+    optional = {"beat": answers["use_beat"], "flower": answers["use_flower"]}
     assert set(REQUIRED_RECIPES) <= set(lines) | aliases
+    assert {name for name, wanted in optional.items() if wanted} <= set(lines)
+    assert not {name for name, wanted in optional.items() if not wanted} & set(lines)
     undocumented = [name for name, line in lines.items() if "#" not in line]
     assert undocumented == []
 
 
-def test_compose_file_is_valid_and_wires_the_stack(default_project: Path) -> None:
-    compose_file = default_project / "compose.yaml"
+@pytest.mark.parametrize("variant", variant_params())
+def test_compose_file_is_valid_and_wires_the_stack(projects: Projects, variant: str) -> None:
+    project = projects(variant)
+    answers = answers_of(variant)
+    compose_file = project / "compose.yaml"
     run(
         ["check-jsonschema", "--builtin-schema", "vendor.compose-spec", str(compose_file)],
-        default_project,
+        project,
     )
     services = yaml.safe_load(compose_file.read_text())["services"]
 
-    assert {"api", "worker", "db", "redis", "mailpit"} <= set(services)
+    expected = {"api", "worker", "migrate", "redis", "mailpit"}
+    expected |= {"db"} if answers["database"] == "postgresql" else set()
+    expected |= {"rabbitmq"} if answers["broker"] == "rabbitmq" else set()
+    expected |= {"beat"} if answers["use_beat"] else set()
+    expected |= {"flower"} if answers["use_flower"] else set()
+    assert set(services) == expected
     assert [name for name, service in services.items() if "healthcheck" not in service] == [
         "migrate"
     ]
-    for name in ("api", "worker"):
+    for name in expected & {"api", "worker", "beat", "flower"}:
         conditions = {dep["condition"] for dep in services[name]["depends_on"].values()}
         assert conditions <= {"service_healthy", "service_completed_successfully"}
         assert services[name]["depends_on"]["migrate"]["condition"] == (
             "service_completed_successfully"
         )
+    assert "/health/ready" in " ".join(services["api"]["healthcheck"]["test"])
     assert "inspect ping" in " ".join(services["worker"]["healthcheck"]["test"])
     published = [port for service in services.values() for port in service.get("ports", [])]
     assert published
     assert all(port.startswith("127.0.0.1:") for port in published)
+    if answers["use_flower"]:
+        assert services["flower"]["environment"]["FLOWER_BASIC_AUTH"] == (
+            "${FLOWER_USER}:${FLOWER_PASSWORD}"
+        )
 
 
-def test_worker_command_is_the_same_in_compose_and_justfile(default_project: Path) -> None:
-    compose_command = yaml.safe_load((default_project / "compose.yaml").read_text())["services"][
-        "worker"
-    ]["command"]
-    just_command = run(["just", "--dry-run", "worker"], default_project).stderr.strip()
+@pytest.mark.parametrize("variant", variant_params())
+def test_worker_command_is_the_same_in_compose_and_justfile(
+    projects: Projects, variant: str
+) -> None:
+    project = projects(variant)
+    compose_command = yaml.safe_load((project / "compose.yaml").read_text())["services"]["worker"][
+        "command"
+    ]
+    just_command = run(["just", "--dry-run", "worker"], project).stderr.strip()
 
-    assert just_command == f'uv run {compose_command} "$@"'
+    # `just worker` wraps the same command in a reloader that restarts it on code changes.
+    assert f'"{compose_command} $*"' in just_command
 
 
 @pytest.mark.parametrize(
@@ -210,3 +288,37 @@ def test_ci_runs_the_test_command_from_the_readme() -> None:
     assert match, "README.md must mark its test command with <!-- test-command -->"
     ci_script = (TEMPLATE_ROOT / ".ci/run").read_text()
     assert match.group(1).strip() in ci_script
+
+
+@pytest.mark.parametrize("variant", ["default", "flower"])
+def test_just_env_recreates_a_missing_env_file_with_fresh_secrets(
+    tmp_path: Path, variant: str
+) -> None:
+    project = render(tmp_path / "project", **VARIANTS[variant])
+    rendered = env_values(project)
+    (project / ".env").unlink()
+
+    run(["just", "env"], project)
+    recreated = env_values(project)
+    again = run(["just", "env"], project)
+
+    assert "left unchanged" in again.stdout
+    assert env_values(project) == recreated
+    secret_keys = {key for key in rendered if key == "SECRET_KEY" or key.endswith("_PASSWORD")}
+    assert secret_keys <= set(recreated)
+    for key in secret_keys:
+        assert re.fullmatch(r"[0-9a-f]{64}", recreated[key])
+        assert recreated[key] != rendered[key]
+    if "POSTGRES_PASSWORD" in recreated:
+        assert f":{recreated['POSTGRES_PASSWORD']}@" in recreated["DATABASE_URL"]
+    settings = run(
+        [
+            "uv",
+            "run",
+            "python",
+            "-c",
+            "from app.core.config import get_settings; print(get_settings().celery_task_routes)",
+        ],
+        project / "backend",
+    )
+    assert "'app.tasks.example_task.send_welcome_email': 'emails'" in settings.stdout
