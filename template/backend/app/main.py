@@ -4,8 +4,9 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from asgi_correlation_id import CorrelationIdMiddleware
-from fastapi import FastAPI
+from asgi_correlation_id import CorrelationIdMiddleware, correlation_id
+from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 
 from app.api import health
 from app.api.access_log import AccessLogMiddleware
@@ -25,6 +26,18 @@ async def lifespan(_: FastAPI) -> AsyncIterator[None]:
     await engine.dispose()
 
 
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    """A bare 500 that still names its request id, so a user's report leads to the logs."""
+    return await http_exception_handler(
+        request,
+        HTTPException(
+            status_code=500,
+            detail="Internal server error",
+            headers={"X-Request-ID": correlation_id.get() or ""},
+        ),
+    )
+
+
 def create_app() -> FastAPI:
     configure_logging()
     application = FastAPI(title=get_settings().project_name, lifespan=lifespan)
@@ -35,6 +48,7 @@ def create_app() -> FastAPI:
         header_name="X-Request-ID",
         validator=lambda request_id: REQUEST_ID_PATTERN.fullmatch(request_id) is not None,
     )
+    application.add_exception_handler(Exception, _internal_error)
     application.include_router(health.router)
     application.include_router(api_router, prefix="/api/v1")
     return application

@@ -1,18 +1,24 @@
 """Liveness and readiness probes, outside the versioned API."""
 
 import asyncio
+from collections.abc import Awaitable
 from typing import Literal
 
+import redis
 from fastapi import APIRouter, Response, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 from sqlalchemy import text
 
 from app.core.config import get_settings
+from app.core.logging import get_logger
 from app.db.session import engine
 from app.worker.celery_app import celery_app
 
+logger = get_logger(__name__)
 router = APIRouter(prefix="/health", tags=["health"])
+
+CheckResult = Literal["ok", "unavailable"]
 
 
 class Liveness(BaseModel):
@@ -20,9 +26,9 @@ class Liveness(BaseModel):
 
 
 class Readiness(BaseModel):
-    status: Literal["ok", "unavailable"]
-    # "ok", or what went wrong, for each dependency
-    checks: dict[str, str]
+    status: CheckResult
+    # Each dependency by name; why one is unavailable goes to the log, not to the caller.
+    checks: dict[str, CheckResult]
 
 
 @router.get("")
@@ -33,18 +39,21 @@ async def live() -> Liveness:
 
 @router.get("/ready", responses={503: {"model": Readiness, "description": "A dependency is down"}})
 async def ready(response: Response) -> Readiness:
-    """The database and the broker answer within the timeout; 503 names the ones that do not."""
+    """The database (migrated), the broker and the result backend answer within the timeout."""
     timeout = get_settings().health_check_timeout_seconds
-    names = ("database", "broker")
-    outcomes = await asyncio.gather(
-        asyncio.wait_for(_ping_database(), timeout),
-        asyncio.wait_for(run_in_threadpool(_ping_broker, timeout), timeout),
-        return_exceptions=True,
-    )
-    checks = {
-        name: "ok" if outcome is None else f"{type(outcome).__name__}: {outcome}".rstrip(": ")
-        for name, outcome in zip(names, outcomes, strict=True)
+    probes: dict[str, Awaitable[None]] = {
+        "database": _ping_database(),
+        "broker": run_in_threadpool(_ping_broker, timeout),
+        "results": run_in_threadpool(_ping_result_backend, timeout),
     }
+    outcomes = await asyncio.gather(
+        *(asyncio.wait_for(probe, timeout) for probe in probes.values()), return_exceptions=True
+    )
+    checks: dict[str, CheckResult] = {}
+    for name, outcome in zip(probes, outcomes, strict=True):
+        checks[name] = "ok" if outcome is None else "unavailable"
+        if outcome is not None:
+            logger.warning("Readiness: %s unavailable: %r", name, outcome)
     if all(check == "ok" for check in checks.values()):
         return Readiness(status="ok", checks=checks)
     response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
@@ -52,10 +61,18 @@ async def ready(response: Response) -> Readiness:
 
 
 async def _ping_database() -> None:
+    # Reading Alembic's table also proves the schema was migrated.
     async with engine.connect() as connection:
-        await connection.execute(text("SELECT 1"))
+        await connection.execute(text("SELECT version_num FROM alembic_version"))
 
 
 def _ping_broker(timeout: float) -> None:
     with celery_app.connection_for_write(connect_timeout=timeout) as connection:
-        connection.ensure_connection(max_retries=1, interval_start=0)
+        connection.ensure_connection(max_retries=1, interval_start=0, timeout=int(timeout) or 1)
+
+
+def _ping_result_backend(timeout: float) -> None:
+    url = get_settings().celery_result_backend
+    client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    with client:
+        client.ping()

@@ -8,6 +8,8 @@ import logging
 import logging.config
 from typing import Any
 
+from pythonjsonlogger.core import RESERVED_ATTRS
+
 from app.core.config import get_settings
 
 TEXT_FORMAT = "%(asctime)s %(levelname)-8s [%(correlation_id)s] %(name)s: %(message)s"
@@ -22,6 +24,8 @@ def configure_logging() -> None:
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
             "fmt": JSON_FIELDS,
+            # Uvicorn's color_message duplicates the message with terminal colour codes.
+            "reserved_attrs": [*RESERVED_ATTRS, "color_message"],
             "rename_fields": {
                 "asctime": "time",
                 "levelname": "level",
@@ -50,10 +54,12 @@ def configure_logging() -> None:
                 }
             },
             "root": {"handlers": ["stdout"], "level": settings.log_level},
-            # Uvicorn's own loggers write through the root handler too, in the same format.
+            # Uvicorn's own lines go through the root handler, in the same format; its access
+            # log is replaced by app.access, which knows the request id.
             "loggers": {
-                name: {"handlers": [], "propagate": True}
-                for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
+                "uvicorn": {"handlers": [], "propagate": True},
+                "uvicorn.error": {"handlers": [], "propagate": True},
+                "uvicorn.access": {"handlers": [], "propagate": False},
             },
         }
     )

@@ -7,6 +7,7 @@ from celery import Task
 from celery.result import AsyncResult
 from fastapi import Depends
 from fastapi.concurrency import run_in_threadpool
+from kombu.exceptions import OperationalError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,6 +17,10 @@ from app.schemas.task import TaskStatus
 from app.worker.celery_app import celery_app
 
 
+class QueueUnavailableError(Exception):
+    """The broker could not take the task; nothing was started."""
+
+
 class TaskService:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -23,10 +28,16 @@ class TaskService:
     async def start(self, task: Task[Any, Any], user_id: int, *args: Any) -> str:
         """Record the owner, then enqueue; the record exists before any worker can report on it."""
         task_id = str(uuid.uuid4())
-        self.session.add(TaskRun(id=task_id, user_id=user_id, task_name=task.name))
+        task_run = TaskRun(id=task_id, user_id=user_id, task_name=task.name)
+        self.session.add(task_run)
         await self.session.commit()
-        # apply_async talks to the broker synchronously: keep it off the event loop.
-        await run_in_threadpool(task.apply_async, args=args, task_id=task_id)
+        try:
+            # apply_async talks to the broker synchronously: keep it off the event loop.
+            await run_in_threadpool(task.apply_async, args=args, task_id=task_id)
+        except OperationalError as exc:
+            await self.session.delete(task_run)
+            await self.session.commit()
+            raise QueueUnavailableError(task.name) from exc
         return task_id
 
     async def status_for_owner(self, task_id: str, user_id: int) -> TaskStatus | None:
@@ -48,7 +59,8 @@ def _read_state(task_run: TaskRun) -> TaskStatus:
     elif result.successful():
         status.result = result.result
     elif result.failed():
-        status.error = repr(result.result)
+        # The exception's type only: its message and traceback stay in the worker's log.
+        status.error = type(result.result).__name__
     return status
 
 

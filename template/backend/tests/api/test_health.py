@@ -1,8 +1,9 @@
 from urllib.parse import urlsplit
 
 import pytest
-from httpx import AsyncClient
+from httpx import ASGITransport, AsyncClient
 
+from app.main import create_app
 from app.worker.celery_app import celery_app
 
 
@@ -17,7 +18,10 @@ async def test_readiness_checks_the_database_and_the_broker(client: AsyncClient)
     response = await client.get("/health/ready")
 
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "checks": {"database": "ok", "broker": "ok"}}
+    assert response.json() == {
+        "status": "ok",
+        "checks": {"database": "ok", "broker": "ok", "results": "ok"},
+    }
 
 
 async def test_readiness_names_an_unreachable_broker(
@@ -33,10 +37,10 @@ async def test_readiness_names_an_unreachable_broker(
     response = await client.get("/health/ready")
 
     assert response.status_code == 503
-    body = response.json()
-    assert body["status"] == "unavailable"
-    assert body["checks"]["database"] == "ok"
-    assert body["checks"]["broker"] != "ok"
+    assert response.json() == {
+        "status": "unavailable",
+        "checks": {"database": "ok", "broker": "unavailable", "results": "ok"},
+    }
 
 
 async def test_every_response_carries_a_request_id(client: AsyncClient) -> None:
@@ -47,3 +51,19 @@ async def test_every_response_carries_a_request_id(client: AsyncClient) -> None:
     assert len(generated.headers["X-Request-ID"]) == 32
     assert forwarded.headers["X-Request-ID"] == "edge-1234"
     assert hostile.headers["X-Request-ID"] != "forged ERROR line"
+
+
+async def test_an_unexpected_error_is_a_500_that_still_names_its_request_id() -> None:
+    app = create_app()
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("bug")
+
+    transport = ASGITransport(app=app, raise_app_exceptions=False)
+    async with AsyncClient(transport=transport, base_url="http://testserver") as client:
+        response = await client.get("/boom", headers={"X-Request-ID": "trace-me-500"})
+
+    assert response.status_code == 500
+    assert response.json() == {"detail": "Internal server error"}
+    assert response.headers["X-Request-ID"] == "trace-me-500"

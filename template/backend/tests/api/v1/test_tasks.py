@@ -2,8 +2,15 @@
 
 import uuid
 
+import pytest
 from httpx import AsyncClient
+from kombu.exceptions import OperationalError
+from sqlalchemy import func, select
 
+from app.db.session import SessionFactory
+from app.models.task_run import TaskRun
+from app.models.user import User
+from app.tasks.example_task import run_example_job
 from tests.support.users import auth_headers
 
 
@@ -60,3 +67,23 @@ async def test_job_size_is_validated(client: AsyncClient, unique_email: str) -> 
 
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "steps"]
+
+
+async def test_a_broker_outage_answers_503_and_leaves_no_record(
+    client: AsyncClient, unique_email: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    headers = await auth_headers(client, unique_email)
+
+    def broker_down(*_: object, **__: object) -> None:
+        raise OperationalError("Connection refused")
+
+    monkeypatch.setattr(run_example_job, "apply_async", broker_down)
+
+    response = await client.post("/api/v1/tasks/example", json={"steps": 1}, headers=headers)
+
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    async with SessionFactory() as session:
+        user_id = await session.scalar(select(User.id).where(User.email == unique_email))
+        runs = await session.scalar(select(func.count()).where(TaskRun.user_id == user_id))
+    assert runs == 0

@@ -1,0 +1,1 @@
+"""Tests for `app.db` and the schema its migrations build."""
