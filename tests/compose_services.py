@@ -1,0 +1,236 @@
+"""Start the commands compose runs, directly on this machine, against local services.
+
+No Docker engine is needed: each service's `command` (and its healthcheck) from the rendered
+compose.yaml runs in backend/ with the project's virtual environment, with the service addresses
+pointed at 127.0.0.1 and a database, queue names and ports of its own. A command that no longer
+matches the code (a wrong module, a missing dependency, a bad flag) fails here.
+"""
+
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.helpers import command_env
+
+LOCAL_BROKERS = {
+    "redis": "redis://127.0.0.1:6379/0",
+    "rabbitmq": "amqp://guest:guest@127.0.0.1:5672//",
+}
+LONG_RUNNING = ("worker", "api", "beat", "flower")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    values = {}
+    for line in path.read_text().splitlines():
+        if "=" in line and not line.lstrip().startswith("#"):
+            key, value = line.split("=", 1)
+            values[key.strip()] = value.strip().strip("'\"")
+    return values
+
+
+def interpolate(text: str, variables: dict[str, str]) -> str:
+    """Compose's `${NAME}` and `${NAME:-default}`, and `$$` for a literal dollar."""
+
+    def replace(match: re.Match[str]) -> str:
+        return variables.get(match[1]) or (match[3] or "")
+
+    text = re.sub(r"\$\{(\w+)(:-([^}]*))?\}", replace, text)
+    return text.replace("$$", "$")
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    command: list[str]
+    healthcheck: list[str]
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path.exists() else ""
+
+
+class ComposeServices:
+    """The project's compose services, as local processes."""
+
+    def __init__(self, project: Path, answers: dict[str, Any], workdir: Path) -> None:
+        self.project = project
+        self.backend = project / "backend"
+        self.answers = answers
+        self.workdir = workdir
+        self.compose = yaml.safe_load((project / "compose.yaml").read_text())
+        self.dotenv = read_env_file(project / ".env")
+        self.suffix = uuid.uuid4().hex[:10]
+        self.hostname = f"compose-check-{self.suffix}"
+        self.ports = {"8000": str(free_port()), "5555": str(free_port())}
+        self.schedule = workdir / "celerybeat-schedule"
+        self.database_url = self._database_url()
+
+    def _database_url(self) -> str:
+        if self.answers["database"] == "sqlite":
+            return f"sqlite+aiosqlite:///{self.workdir / 'compose-check.db'}"
+        name = f"{self.answers.get('project_slug', 'my_service')}_compose_{self.suffix}"
+        return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+
+    def environment(self, service: str) -> dict[str, str]:
+        """What compose would give the service, with every address moved to this machine."""
+        env = command_env()
+        env["PATH"] = f"{self.backend / '.venv' / 'bin'}{os.pathsep}{env['PATH']}"
+        env.update(self.dotenv)  # env_file: .env
+        for key, value in (self.compose["services"][service].get("environment") or {}).items():
+            env[key] = interpolate(str(value), self.dotenv)
+        env.update(
+            DATABASE_URL=self.database_url,
+            CELERY_BROKER_URL=LOCAL_BROKERS[self.answers["broker"]],
+            CELERY_RESULT_BACKEND="redis://127.0.0.1:6379/1",
+            CELERY_KEY_PREFIX=f"compose-check-{self.suffix}.",
+            SMTP_HOST="127.0.0.1",
+            SMTP_PORT=str(free_port()),
+            HOSTNAME=self.hostname,
+        )
+        return env
+
+    def localize(self, text: str) -> str:
+        """Bind to loopback on free ports, and keep beat's schedule file in the work folder."""
+        text = text.replace("0.0.0.0", "127.0.0.1").replace(
+            "/tmp/celerybeat-schedule", str(self.schedule)
+        )
+        for port, free in self.ports.items():
+            text = re.sub(rf"(--port[= ]|127\.0\.0\.1:){port}\b", rf"\g<1>{free}", text)
+        return text
+
+    def command(self, service: str) -> list[str]:
+        command = shlex.split(self.localize(self.compose["services"][service]["command"]))
+        if service == "worker":
+            command += [f"--hostname=celery@{self.hostname}", "--concurrency=1"]
+        if service == "flower":
+            command += ["--address=127.0.0.1"]
+        return command
+
+    def healthcheck(self, service: str) -> list[str]:
+        test = self.compose["services"][service]["healthcheck"]["test"]
+        if test[0] == "CMD-SHELL":
+            return ["sh", "-c", self.localize(interpolate(test[1], {}))]
+        assert test[0] == "CMD", test
+        return [self.localize(part) for part in test[1:]]
+
+    def run_once(self, service: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            self.command(service),
+            cwd=self.backend,
+            env=self.environment(service),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    @contextmanager
+    def database(self) -> Iterator[None]:
+        if self.answers["database"] == "sqlite":
+            yield
+            return
+        name = self.database_url.rsplit("/", 1)[1]
+        self._psql(f'CREATE DATABASE "{name}"')
+        try:
+            yield
+        finally:
+            self._psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def _psql(self, statement: str) -> None:
+        subprocess.run(
+            ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qc", statement],
+            check=True,
+            capture_output=True,
+        )
+
+    @contextmanager
+    def started(self, service: str) -> Iterator[ServiceProcess]:
+        started = ServiceProcess(
+            service,
+            self.command(service),
+            self.healthcheck(service),
+            self.workdir / f"{service}.log",
+            env=self.environment(service),
+        )
+        with started.log_path.open("w") as log:
+            started.process = subprocess.Popen(
+                started.command,
+                cwd=self.backend,
+                env=started.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            yield started
+        finally:
+            with suppress(ProcessLookupError):  # the process group may be gone already
+                os.killpg(started.process.pid, signal.SIGTERM)
+            try:
+                started.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(started.process.pid, signal.SIGKILL)
+                started.process.wait()
+
+    def wait_until_healthy(self, service: ServiceProcess, timeout: float = 90) -> None:
+        """Run the service's own compose healthcheck until it passes, as compose would."""
+        deadline = time.monotonic() + timeout
+        while True:
+            assert service.process is not None
+            if service.process.poll() is not None:
+                raise AssertionError(f"{service.name} exited ({service.command}):\n{service.log}")
+            check = subprocess.run(
+                service.healthcheck,
+                cwd=self.backend,
+                env=service.env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            if check.returncode == 0:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{service.name} never passed its healthcheck {service.healthcheck}:\n"
+                    f"{check.stdout}{check.stderr}\n--- {service.name} log ---\n{service.log}"
+                )
+            time.sleep(1)
+
+    def check_all(self) -> list[str]:
+        """Migrate, start every long-running service, wait for each healthcheck; the names run."""
+        services = self.compose["services"]
+        with self.database():
+            migrate = self.run_once("migrate")
+            assert migrate.returncode == 0, f"migrate failed:\n{migrate.stdout}{migrate.stderr}"
+            with ExitStack() as stack:
+                running = [
+                    stack.enter_context(self.started(name))
+                    for name in LONG_RUNNING
+                    if name in services
+                ]
+                for service in running:
+                    self.wait_until_healthy(service)
+                return [service.name for service in running]
