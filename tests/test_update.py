@@ -1,0 +1,316 @@
+"""`copier update` on generated projects committed to git, across template versions built here.
+
+The fixture turns the template's working tree into a git repository tagged v1.0.0, then commits a
+realistic change on top and tags it v2.0.0: a new setting, a changed file, and a moved file with a
+migration that carries the user's edits to its new place.
+"""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import copier
+import pytest
+import yaml
+
+from tests.compose_services import LOCAL_BROKERS
+from tests.helpers import TEMPLATE_ROOT, git_init_and_commit, run
+
+pytestmark = [pytest.mark.xdist_group("update"), pytest.mark.usefixtures("services")]
+
+IDENTITY = ["-c", "user.name=Template Tests", "-c", "user.email=tests@example.com"]
+OLD_MAILER = "backend/app/services/email_service.py"
+NEW_MAILER = "backend/app/services/mailer.py"
+V2_SETTING = "    request_timeout_seconds: float = 30.0\n"
+V2_MIGRATION = f"""
+  - version: v2.0.0
+    when: "{{{{ _stage == 'before' }}}}"
+    command: &moved-mailer
+      - "{{{{ _copier_python }}}}"
+      - "{{{{ _copier_conf.src_path }}}}/migrations/moved_file.py"
+      - "{{{{ _stage }}}}"
+      - "{{{{ _copier_conf.src_path }}}}"
+      - "{{{{ _version_from }}}}"
+      - {OLD_MAILER}
+      - {NEW_MAILER}
+  - version: v2.0.0
+    when: "{{{{ _stage == 'after' }}}}"
+    command: *moved-mailer
+"""
+
+
+def git(repo: Path, *args: str) -> str:
+    return run(["git", *IDENTITY, *args], repo).stdout
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def make_version_2(repo: Path) -> None:
+    """A release as a maintainer would make it: new setting, changed docs, a module moved."""
+    template = repo / "template" / "backend"
+    edit(
+        template / "app/core/config.py.jinja",
+        '    log_format: Literal["text", "json"] = "text"\n',
+        '    log_format: Literal["text", "json"] = "text"\n'
+        "    # Outgoing HTTP calls give up after this long.\n" + V2_SETTING,
+    )
+    edit(repo / "template/README.md.jinja", "## Requirements", "## Requirements (v2)")
+    git(repo, "mv", f"template/{OLD_MAILER}", f"template/{NEW_MAILER}")
+    edit(
+        template / "app/tasks/example_task.py",
+        "from app.services.email_service import send_email",
+        "from app.services.mailer import send_email",
+    )
+    copier_yml = repo / "copier.yml"
+    text = copier_yml.read_text()
+    if "_migrations:" not in text:
+        text += "\n_migrations:\n"
+    copier_yml.write_text(text.replace("_migrations:\n", "_migrations:\n" + V2_MIGRATION, 1))
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "-m", "v2: request timeout setting, mailer module")
+    git(repo, "tag", "v2.0.0")
+
+
+@pytest.fixture(scope="session")
+def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A clone of this repository with the working tree committed on top and tagged v1.0.0, then
+    a release commit tagged v2.0.0. The clone keeps the history, so earlier commits render too."""
+    repo = tmp_path_factory.mktemp("template-versions") / "template"
+    run(["git", "clone", "--quiet", "--no-tags", str(TEMPLATE_ROOT), str(repo)], TEMPLATE_ROOT)
+    git(repo, "rm", "-r", "--quiet", ".")
+    files = run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"], TEMPLATE_ROOT
+    ).stdout.splitlines()
+    for name in files:
+        source = TEMPLATE_ROOT / name
+        if source.is_file():
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, repo / name)
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "--allow-empty", "-m", "The working tree under test")
+    git(repo, "tag", "v1.0.0")
+    make_version_2(repo)
+    return repo
+
+
+def new_project(template_repo: Path, destination: Path, ref: str = "v1.0.0") -> Path:
+    copier.run_copy(
+        str(template_repo), destination, defaults=True, vcs_ref=ref, quiet=True, unsafe=False
+    )
+    git_init_and_commit(destination)
+    return destination
+
+
+def update(project: Path, ref: str = "v2.0.0", *extra: str) -> subprocess.CompletedProcess[str]:
+    """The README's update command, as a user types it."""
+    return run(
+        [
+            "copier",
+            "update",
+            "--defaults",
+            "--trust",
+            "--conflict",
+            "inline",
+            "--vcs-ref",
+            ref,
+            *extra,
+        ],
+        project,
+    )
+
+
+def assert_no_conflicts(project: Path) -> None:
+    assert run(["git", "ls-files", "--unmerged"], project).stdout == ""
+    assert list(project.rglob("*.rej")) == []
+    markers = run(["git", "grep", "-lE", "^(<<<<<<<|>>>>>>>) "], project, check=False).stdout
+    assert markers == ""
+
+
+def answers(project: Path) -> dict[str, object]:
+    loaded: dict[str, object] = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    return loaded
+
+
+def just_test(project: Path) -> None:
+    env = {}
+    if answers(project).get("broker") == "rabbitmq":
+        env["CELERY_BROKER_URL"] = LOCAL_BROKERS["rabbitmq"]
+    result = run(["just", "test", "-p", "no:cacheprovider", "-q"], project, **env)
+    assert " passed" in result.stdout.strip().splitlines()[-1]
+
+
+def test_updating_to_the_same_version_changes_nothing(template_repo: Path, tmp_path: Path) -> None:
+    project = new_project(template_repo, tmp_path / "project")
+    env_before = (project / ".env").read_bytes()
+
+    update(project, "v1.0.0")
+
+    assert run(["git", "status", "--porcelain"], project).stdout == ""
+    assert (project / ".env").read_bytes() == env_before
+
+
+def test_an_unedited_project_takes_the_new_version_and_its_tests_pass(
+    template_repo: Path, tmp_path: Path
+) -> None:
+    project = new_project(template_repo, tmp_path / "project")
+    run(["just", "lock"], project)
+    git(project, "add", "backend/uv.lock")
+    git(project, "commit", "--quiet", "-m", "Lock dependencies")
+    env_before = (project / ".env").read_bytes()
+    lock_before = (project / "backend/uv.lock").read_bytes()
+
+    update(project)
+
+    assert_no_conflicts(project)
+    assert answers(project)["_commit"] == "v2.0.0"
+    assert V2_SETTING in (project / "backend/app/core/config.py").read_text()
+    assert "## Requirements (v2)" in (project / "README.md").read_text()
+    assert (project / NEW_MAILER).is_file()
+    assert not (project / OLD_MAILER).exists()
+    assert (project / ".env").read_bytes() == env_before
+    # The template never renders uv.lock, so an update leaves it alone; `just lock` refreshes it.
+    assert (project / "backend/uv.lock").read_bytes() == lock_before
+    just_test(project)
+
+
+def test_user_edits_survive_the_update_and_follow_a_moved_file(
+    template_repo: Path, tmp_path: Path
+) -> None:
+    project = new_project(template_repo, tmp_path / "project")
+    backend = project / "backend"
+    edit(
+        backend / "app/api/v1/router.py",
+        "api_router.include_router(tasks.router)\n",
+        'api_router.include_router(tasks.router)\n\n\n@api_router.get("/ping")\n'
+        "async def ping() -> dict[str, str]:\n"
+        '    return {"ping": "pong"}\n',
+    )
+    edit(
+        backend / "app/core/config.py",
+        '    smtp_host: str = "127.0.0.1"\n',
+        '    smtp_host: str = "127.0.0.1"\n    support_email: str = "help@example.com"\n',
+    )
+    (backend / "app/services/billing.py").write_text('"""Billing, written by the user."""\n')
+    edit(
+        project / OLD_MAILER,
+        '"""Sending email over SMTP',
+        '"""Sending email over SMTP (edited by the user)',
+    )
+    git(project, "add", "--all")
+    git(project, "commit", "--quiet", "-m", "User edits")
+    env_before = (project / ".env").read_bytes()
+
+    update(project)
+
+    assert_no_conflicts(project)
+    assert '@api_router.get("/ping")' in (backend / "app/api/v1/router.py").read_text()
+    config = (backend / "app/core/config.py").read_text()
+    assert 'support_email: str = "help@example.com"' in config
+    assert V2_SETTING in config
+    assert (
+        backend / "app/services/billing.py"
+    ).read_text() == '"""Billing, written by the user."""\n'
+    mailer = (project / NEW_MAILER).read_text()
+    assert "(edited by the user)" in mailer
+    assert "def send_email(" in mailer
+    assert not (project / OLD_MAILER).exists()
+    assert (project / ".env").read_bytes() == env_before
+    assert not (project / ".git/copier-moved").exists() or not any(
+        (project / ".git/copier-moved").rglob("*.*")
+    )
+
+
+def test_a_conflicting_edit_gets_inline_markers_and_nothing_else_is_lost(
+    template_repo: Path, tmp_path: Path
+) -> None:
+    project = new_project(template_repo, tmp_path / "project")
+    edit(project / "README.md", "## Requirements", "## What you need")
+    (project / "backend/app/services/billing.py").write_text('"""Billing."""\n')
+    git(project, "add", "--all")
+    git(project, "commit", "--quiet", "-m", "User edits")
+    env_before = (project / ".env").read_bytes()
+
+    update(project)
+
+    readme = (project / "README.md").read_text()
+    assert "<<<<<<< before updating" in readme
+    assert "## What you need" in readme
+    assert "## Requirements (v2)" in readme
+    # Copier leaves the file unmerged in git, so `git status` reports the conflict.
+    unmerged = run(["git", "ls-files", "--unmerged"], project).stdout
+    assert {line.split("\t")[1] for line in unmerged.splitlines()} == {"README.md"}
+    assert "both modified:   README.md" in run(["git", "status"], project).stdout
+    conflicted = run(["git", "grep", "-lE", "^<<<<<<< "], project).stdout.split()
+    assert conflicted == ["README.md"]
+    assert V2_SETTING in (project / "backend/app/core/config.py").read_text()
+    assert (project / "backend/app/services/billing.py").read_text() == '"""Billing."""\n'
+    assert (project / ".env").read_bytes() == env_before
+
+
+def test_turning_an_option_on_through_update_adds_the_feature(
+    template_repo: Path, tmp_path: Path
+) -> None:
+    project = new_project(template_repo, tmp_path / "project", ref="v2.0.0")
+    env_before = (project / ".env").read_bytes()
+
+    update(project, "v2.0.0", "--data", "use_beat=true")
+
+    assert_no_conflicts(project)
+    assert answers(project)["use_beat"] is True
+    assert (project / "backend/app/tasks/maintenance.py").is_file()
+    assert "beat:" in (project / "compose.yaml").read_text()
+    assert (project / ".env").read_bytes() == env_before
+    just_test(project)
+
+
+def test_the_previous_template_commit_updates_to_this_one_with_green_tests(
+    template_repo: Path, tmp_path: Path
+) -> None:
+    """Every change to the template is checked for upgradeability from the one before it."""
+    history = run(
+        ["git", "log", "--format=%H", "-n", "2", "HEAD", "--", "template", "copier.yml"],
+        TEMPLATE_ROOT,
+    ).stdout.split()
+    assert len(history) == 2, "needs the repository's history (a full clone)"
+    changed = run(["git", "status", "--porcelain", "--", "template", "copier.yml"], TEMPLATE_ROOT)
+    previous = history[0] if changed.stdout else history[1]
+    project = new_project(template_repo, tmp_path / "project", ref=previous)
+    env_before = (project / ".env").read_bytes()
+
+    update(project, "v1.0.0")  # v1.0.0 is this working tree
+
+    assert_no_conflicts(project)
+    assert answers(project)["_commit"] == "v1.0.0"
+    assert (project / ".env").read_bytes() == env_before
+    just_test(project)
+
+
+def test_the_v0_2_0_migration_carries_edits_of_the_moved_health_test(
+    template_repo: Path, tmp_path: Path
+) -> None:
+    """The template's own move (tests/test_main.py -> tests/api/test_health.py in v0.2.0)."""
+    old_path, new_path = "backend/tests/test_main.py", "backend/tests/api/test_health.py"
+    deleted_in = git(template_repo, "log", "-n", "1", "--format=%H", "--", f"template/{old_path}")
+    assert deleted_in.strip(), "needs the repository's history (a full clone)"
+    git(template_repo, "tag", "--force", "v0.1.0", f"{deleted_in.strip()}^")
+    project = new_project(template_repo, tmp_path / "project", ref="v0.1.0")
+    user_test = "\n\nasync def test_docs_are_served(client: AsyncClient) -> None:\n"
+    with (project / old_path).open("a") as test_file:
+        test_file.write(user_test + '    assert (await client.get("/docs")).status_code == 200\n')
+    git(project, "commit", "--quiet", "-am", "A test of my own")
+
+    result = update(project, "v1.0.0")
+
+    assert not (project / old_path).exists()
+    moved = (project / new_path).read_text()
+    assert "async def test_docs_are_served" in moved
+    assert "async def test_readiness_checks_the_database_and_the_broker" in moved
+    # Both sides added tests at the end of the file: the user's sits in marked conflict, reported.
+    assert "<<<<<<< template update" in moved
+    assert ">>>>>>> your edits" in moved
+    assert f"{new_path}: your edits of {old_path} conflict" in result.stdout
+    assert list(project.rglob("*.rej")) == []
