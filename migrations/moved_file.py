@@ -4,7 +4,8 @@
 edits. Run in the "before" stage, this keeps the user's copy of the old file and the old template's
 copy (the merge base) inside .git, where nothing tracks them; run in the "after" stage, it merges
 the user's edits into the file at its new path (`git merge-file`), leaving conflict markers only
-where the user and the template changed the same lines.
+where the user and the template changed the same lines, labelled like copier's own ("before
+updating" is the user's side), and registers a conflicted file with git so `git grep` finds it.
 
     python moved_file.py before|after TEMPLATE_CLONE OLD_REF OLD_PATH NEW_PATH
 
@@ -21,6 +22,12 @@ from pathlib import Path
 def stash_paths(new_path: str) -> tuple[Path, Path]:
     stash = Path(".git") / "copier-moved" / new_path
     return stash, stash.with_name(stash.name + ".base")
+
+
+def remove_empty_folders(folder: Path, stop: Path) -> None:
+    while folder != stop and folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+        folder = folder.parent
 
 
 def before(template: str, old_ref: str, old_path: str, new_path: str) -> None:
@@ -47,12 +54,16 @@ def after(old_path: str, new_path: str) -> None:
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(base, target)
-    labels = ["-L", "template update", "-L", "old template", "-L", "your edits"]
-    merge = subprocess.run(["git", "merge-file", *labels, str(target), str(base), str(users)])
+    labels = ["-L", "before updating", "-L", "old template", "-L", "after updating"]
+    # The result lands in the user's copy (the first file), then replaces the template's.
+    merge = subprocess.run(["git", "merge-file", *labels, str(users), str(base), str(target)])
+    shutil.copyfile(users, target)
     users.unlink()
     base.unlink()
+    remove_empty_folders(users.parent, stop=Path(".git"))
     Path(old_path).unlink(missing_ok=True)
     if merge.returncode != 0:
+        subprocess.run(["git", "add", "--intent-to-add", "--", new_path], check=False)
         print(f"{new_path}: your edits of {old_path} conflict with the template's; see the markers")
 
 

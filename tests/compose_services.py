@@ -48,12 +48,15 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 
 def interpolate(text: str, variables: dict[str, str]) -> str:
-    """Compose's `${NAME}` and `${NAME:-default}`, and `$$` for a literal dollar."""
+    """Compose's `${NAME}`, `${NAME:-default}`, `${NAME:?error}`, and `$$` for a literal dollar."""
 
     def replace(match: re.Match[str]) -> str:
-        return variables.get(match[1]) or (match[3] or "")
+        value = variables.get(match[1])
+        if not value and match[2] == ":?":
+            raise AssertionError(f"compose would stop: {match[3]}")
+        return value or (match[3] if match[2] == ":-" else "") or ""
 
-    text = re.sub(r"\$\{(\w+)(:-([^}]*))?\}", replace, text)
+    text = re.sub(r"\$\{(\w+)(?:(:[-?])([^}]*))?\}", replace, text)
     return text.replace("$$", "$")
 
 
