@@ -4,7 +4,6 @@ import uuid
 from typing import Annotated, Any
 
 from celery import Task
-from celery.result import AsyncResult
 from fastapi import Depends
 from fastapi.concurrency import run_in_threadpool
 from kombu.exceptions import OperationalError
@@ -51,16 +50,19 @@ class TaskService:
 
 
 def _read_state(task_run: TaskRun) -> TaskStatus:
-    result: AsyncResult[Any] = AsyncResult(task_run.id, app=celery_app)
-    state: str = result.state  # custom states such as PROGRESS are plain strings too
+    # One read of the backend: reading the state and then the info could see two different moments
+    # (PROGRESS, then the final result).
+    meta = celery_app.backend.get_task_meta(task_run.id)
+    state: str = meta["status"]
+    info = meta["result"]
     status = TaskStatus(task_id=task_run.id, task_name=task_run.task_name, state=state)
-    if state == "PROGRESS" and isinstance(result.info, dict):
-        status.progress = result.info
-    elif result.successful():
-        status.result = result.result
-    elif result.failed():
+    if state == "PROGRESS" and isinstance(info, dict):
+        status.progress = info
+    elif state == "SUCCESS":
+        status.result = info
+    elif state == "FAILURE":
         # The exception's type only: its message and traceback stay in the worker's log.
-        status.error = type(result.result).__name__
+        status.error = type(info).__name__
     return status
 
 
