@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from tests.helpers import command_env
+from tests.helpers import command_env, read_env_file
 
 LOCAL_BROKERS = {
     "redis": "redis://127.0.0.1:6379/0",
@@ -36,15 +36,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    values = {}
-    for line in path.read_text().splitlines():
-        if "=" in line and not line.lstrip().startswith("#"):
-            key, value = line.split("=", 1)
-            values[key.strip()] = value.strip().strip("'\"")
-    return values
 
 
 def interpolate(text: str, variables: dict[str, str]) -> str:

@@ -68,3 +68,12 @@ def git_init_and_commit(project: Path) -> None:
     run(["git", "init", "--quiet", "--initial-branch=main"], project)
     run(["git", "add", "--all"], project)
     run(["git", *identity, "commit", "--quiet", "-m", "Generated from the template"], project)
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    values = {}
+    for line in path.read_text().splitlines():
+        if "=" in line and not line.lstrip().startswith("#"):
+            key, value = line.split("=", 1)
+            values[key.strip()] = value.strip().strip("'\"")
+    return values

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from tests.conftest import Projects
-from tests.helpers import TEMPLATE_ROOT, render, run
+from tests.helpers import TEMPLATE_ROOT, read_env_file, render, run
 from tests.variants import TRACES, VARIANTS, answers_of, variant_params
 
 JINJA_DEBRIS = re.compile(r"\{\{|\{%|\{#|%\}|#\}")
@@ -70,9 +70,7 @@ def rendered_files(project: Path) -> list[Path]:
 
 
 def env_values(project: Path) -> dict[str, str]:
-    lines = (project / ".env").read_text().splitlines()
-    pairs = (line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
-    return dict(pairs)
+    return read_env_file(project / ".env")
 
 
 def tracked_files(project: Path) -> list[Path]:

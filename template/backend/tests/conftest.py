@@ -33,7 +33,7 @@ BACKEND_DIR = Path(__file__).resolve().parents[1]
 RUN_ID = uuid.uuid4().hex[:10]
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -48,7 +48,7 @@ def _isolate_test_run() -> URL:
     os.environ["DATABASE_URL"] = test_database_url.render_as_string(hide_password=False)
     os.environ["CELERY_KEY_PREFIX"] = f"test-{RUN_ID}."
     os.environ["SMTP_HOST"] = "127.0.0.1"
-    os.environ["SMTP_PORT"] = str(_free_port())
+    os.environ["SMTP_PORT"] = str(free_port())
     # Correctness, not speed, is tested here: a loaded machine must not fail readiness checks.
     os.environ["HEALTH_CHECK_TIMEOUT_SECONDS"] = "10"
     return test_database_url
