@@ -28,6 +28,19 @@ LOCAL_BROKERS = {
     "redis": "redis://127.0.0.1:6379/0",
     "rabbitmq": "amqp://guest:guest@127.0.0.1:5672//",
 }
+
+
+def local_service_urls(broker: str) -> dict[str, str]:
+    """This machine's servers, for the URLs a project's `.env` points at compose's servers.
+
+    `.env` carries the passwords compose gives Redis and RabbitMQ; the servers here have none
+    (Redis) or only the guest user (RabbitMQ).
+    """
+    return {
+        "CELERY_BROKER_URL": LOCAL_BROKERS[broker],
+        "CELERY_RESULT_BACKEND": "redis://127.0.0.1:6379/1",
+        "RATE_LIMIT_STORAGE_URL": "redis://127.0.0.1:6379/2",
+    }
 LONG_RUNNING = ("worker", "api", "beat", "flower")
 
 
@@ -95,9 +108,8 @@ class ComposeServices:
         for key, value in (self.compose["services"][service].get("environment") or {}).items():
             env[key] = interpolate(str(value), self.dotenv)
         env.update(
+            **local_service_urls(self.answers["broker"]),
             DATABASE_URL=self.database_url,
-            CELERY_BROKER_URL=LOCAL_BROKERS[self.answers["broker"]],
-            CELERY_RESULT_BACKEND="redis://127.0.0.1:6379/1",
             CELERY_KEY_PREFIX=f"compose-check-{self.suffix}.",
             SMTP_HOST="127.0.0.1",
             SMTP_PORT=str(free_port()),

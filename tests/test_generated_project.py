@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.compose_services import LOCAL_BROKERS
+from tests.compose_services import local_service_urls
 from tests.conftest import Projects
 from tests.helpers import command_env, run
 from tests.variants import answers_of, variant_params
@@ -31,12 +31,7 @@ def double(value: int) -> int:
 @pytest.mark.usefixtures("services")
 @pytest.mark.parametrize("variant", variant_params())
 def test_generated_suite_passes_against_real_services(projects: Projects, variant: str) -> None:
-    # `.env` names the broker user compose creates; this machine's RabbitMQ has only guest.
-    env = (
-        {"CELERY_BROKER_URL": LOCAL_BROKERS["rabbitmq"]}
-        if answers_of(variant)["broker"] == "rabbitmq"
-        else {}
-    )
+    env = local_service_urls(answers_of(variant)["broker"])
     result = run(["just", "test", "-p", "no:cacheprovider", "-v"], projects(variant), **env)
 
     summary = result.stdout.strip().splitlines()[-1]
@@ -67,7 +62,7 @@ def test_a_task_file_added_while_just_worker_runs_is_picked_up_and_executed(
         worker = subprocess.Popen(
             ["just", "worker", "--concurrency=1", "--pool=solo"],
             cwd=default_project,
-            env=command_env(CELERY_KEY_PREFIX=key_prefix),
+            env=command_env(**local_service_urls("redis"), CELERY_KEY_PREFIX=key_prefix),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -86,6 +81,7 @@ def test_a_task_file_added_while_just_worker_runs_is_picked_up_and_executed(
                 "from app.tasks.arithmetic import double; print(double.delay(21).get(timeout=30))",
             ],
             default_project / "backend",
+            **local_service_urls("redis"),
             CELERY_KEY_PREFIX=key_prefix,
         )
 

@@ -153,7 +153,7 @@ def test_secrets_live_only_in_the_ignored_env_file(projects: Projects, variant: 
         for key, value in env_values(project).items()
         if key == "SECRET_KEY" or key.endswith("_PASSWORD")
     }
-    expected = {"SECRET_KEY"}
+    expected = {"SECRET_KEY", "REDIS_PASSWORD"}
     expected |= {"POSTGRES_PASSWORD"} if answers["database"] == "postgresql" else set()
     expected |= {"RABBITMQ_PASSWORD"} if answers["broker"] == "rabbitmq" else set()
     expected |= {"FLOWER_PASSWORD"} if answers["use_flower"] else set()
@@ -187,6 +187,8 @@ def test_each_project_gets_its_own_secrets(tmp_path: Path, variant: str) -> None
         assert first["POSTGRES_PASSWORD"] in first["DATABASE_URL"]
     if "RABBITMQ_PASSWORD" in first:
         assert first["RABBITMQ_PASSWORD"] in first["CELERY_BROKER_URL"]
+    for url_key in ("CELERY_RESULT_BACKEND", "RATE_LIMIT_STORAGE_URL"):
+        assert f":{first['REDIS_PASSWORD']}@" in first[url_key]
 
 
 @pytest.mark.parametrize("variant", variant_params())
@@ -404,6 +406,10 @@ def test_just_env_recreates_a_missing_env_file_with_fresh_secrets(
         assert f":{recreated['POSTGRES_PASSWORD']}@" in recreated["DATABASE_URL"]
     if "RABBITMQ_PASSWORD" in recreated:
         assert f":{recreated['RABBITMQ_PASSWORD']}@" in recreated["CELERY_BROKER_URL"]
+    else:
+        assert f":{recreated['REDIS_PASSWORD']}@" in recreated["CELERY_BROKER_URL"]
+    for url_key in ("CELERY_RESULT_BACKEND", "RATE_LIMIT_STORAGE_URL"):
+        assert f":{recreated['REDIS_PASSWORD']}@" in recreated[url_key]
     settings = run(
         [
             "uv",
@@ -415,3 +421,42 @@ def test_just_env_recreates_a_missing_env_file_with_fresh_secrets(
         project / "backend",
     )
     assert "'app.tasks.example_task.send_welcome_email': 'emails'" in settings.stdout
+
+
+# In .env, names with these words hold secrets, except the ones listed (key prefixes, say).
+SECRET_NAME = re.compile(r"SECRET|PASSWORD|KEY")
+NOT_SECRET = re.compile(r"_KEY_PREFIX$")
+
+
+@pytest.mark.parametrize("variant", variant_params())
+def test_secrets_stay_in_env_and_ports_on_loopback(projects: Projects, variant: str) -> None:
+    """Every file counts, ignored or not: the answers file, the lock file, anything rendered."""
+    project = projects(variant)
+    secrets = {
+        key: value
+        for key, value in env_values(project).items()
+        if SECRET_NAME.search(key) and not NOT_SECRET.search(key) and value
+    }
+    assert "SECRET_KEY" in secrets
+    leaks = [
+        (str(path.relative_to(project)), key)
+        for path in rendered_files(project)
+        if path != project / ".env"
+        for key, value in secrets.items()
+        if value in path.read_text(errors="replace")
+    ]
+    assert leaks == []
+
+    services = yaml.safe_load((project / "compose.yaml").read_text())["services"]
+    ports = [(name, port) for name, spec in services.items() for port in spec.get("ports", [])]
+    assert ports
+    exposed = [
+        (name, port)
+        for name, port in ports
+        if not (
+            port.get("host_ip") == "127.0.0.1"
+            if isinstance(port, dict)
+            else str(port).startswith("127.0.0.1:")
+        )
+    ]
+    assert exposed == []

@@ -13,7 +13,7 @@ import copier
 import pytest
 import yaml
 
-from tests.compose_services import LOCAL_BROKERS
+from tests.compose_services import local_service_urls
 from tests.helpers import TEMPLATE_ROOT, git_init_and_commit, run
 
 pytestmark = [pytest.mark.xdist_group("update"), pytest.mark.usefixtures("services")]
@@ -62,8 +62,8 @@ def make_version_2(repo: Path) -> None:
     git(repo, "mv", f"template/{OLD_MAILER}", f"template/{NEW_MAILER}")
     edit(
         template / "app/tasks/example_task.py",
-        "from app.services.email_service import send_email",
-        "from app.services.mailer import send_email",
+        "from app.services.email_service import ",
+        "from app.services.mailer import ",
     )
     copier_yml = repo / "copier.yml"
     text = copier_yml.read_text()
@@ -136,9 +136,7 @@ def answers(project: Path) -> dict[str, object]:
 
 
 def just_test(project: Path) -> None:
-    env = {}
-    if answers(project).get("broker") == "rabbitmq":
-        env["CELERY_BROKER_URL"] = LOCAL_BROKERS["rabbitmq"]
+    env = local_service_urls(str(answers(project).get("broker", "redis")))
     result = run(["just", "test", "-p", "no:cacheprovider", "-q"], project, **env)
     assert " passed" in result.stdout.strip().splitlines()[-1]
 

@@ -6,14 +6,20 @@ from contextlib import asynccontextmanager
 
 from asgi_correlation_id import CorrelationIdMiddleware, correlation_id
 from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 
 from app.api import health
 from app.api.access_log import AccessLogMiddleware
 from app.api.v1.router import api_router
 from app.core.config import get_settings
 from app.core.logging import configure_logging
-from app.db.session import engine
+from app.core.rate_limit import get_login_rate_limiter
+from app.db.session import SessionFactory, engine
+from app.services.outbox_relay import OutboxRelay
+from app.worker.celery_app import celery_app
 
 # Request ids from a proxy are kept when they are plain tokens; anything else is replaced, so a
 # client cannot write arbitrary text into the logs.
@@ -21,9 +27,23 @@ REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 @asynccontextmanager
-async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+async def lifespan(application: FastAPI) -> AsyncIterator[None]:
+    relay = OutboxRelay(
+        SessionFactory, celery_app, interval_seconds=get_settings().outbox_relay_interval_seconds
+    )
+    application.state.outbox_relay = relay
+    relay.start()
     yield
+    await relay.stop()
+    await get_login_rate_limiter().aclose()
     await engine.dispose()
+
+
+async def _invalid_request(request: Request, exc: Exception) -> Response:
+    """FastAPI's 422 without the submitted values: they can be passwords, and bodies get logged."""
+    assert isinstance(exc, RequestValidationError)
+    errors = [{key: value for key, value in e.items() if key != "input"} for e in exc.errors()]
+    return JSONResponse(status_code=422, content={"detail": jsonable_encoder(errors)})
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
@@ -48,6 +68,7 @@ def create_app() -> FastAPI:
         header_name="X-Request-ID",
         validator=lambda request_id: REQUEST_ID_PATTERN.fullmatch(request_id) is not None,
     )
+    application.add_exception_handler(RequestValidationError, _invalid_request)
     application.add_exception_handler(Exception, _internal_error)
     application.include_router(health.router)
     application.include_router(api_router, prefix="/api/v1")

@@ -8,10 +8,6 @@ The services are the real ones named in the environment or `.env` (see `app/core
 import asyncio
 import os
 import secrets
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -20,6 +16,7 @@ import pytest
 import redis
 from alembic import command
 from alembic.config import Config
+from asgi_lifespan import LifespanManager
 from celery import Celery
 from httpx import ASGITransport, AsyncClient
 from kombu.utils.url import maybe_sanitize_url
@@ -28,16 +25,9 @@ from sqlalchemy.engine import URL
 from app.core.config import Settings
 from tests.support import database as test_database
 from tests.support.mailbox import Mailbox, running_smtp_server
+from tests.support.processes import BACKEND_DIR, CeleryProcess, free_port
 
-BACKEND_DIR = Path(__file__).resolve().parents[1]
 RUN_ID = uuid.uuid4().hex[:10]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _isolate_test_run() -> URL:
@@ -51,6 +41,13 @@ def _isolate_test_run() -> URL:
     os.environ["SMTP_PORT"] = str(free_port())
     # Correctness, not speed, is tested here: a loaded machine must not fail readiness checks.
     os.environ["HEALTH_CHECK_TIMEOUT_SECONDS"] = "10"
+    # Login attempts are counted under this run's own keys. Every in-process request comes from one
+    # client IP, so the limit per IP is set out of the suite's reach (tests install lower ones).
+    os.environ["RATE_LIMIT_KEY_PREFIX"] = f"test-{RUN_ID}.ratelimit"
+    os.environ["LOGIN_RATE_LIMIT_PER_ACCOUNT"] = "5/minute"
+    os.environ["LOGIN_RATE_LIMIT_PER_IP"] = "100000/minute"
+    # Outbox rows refused by a broker that was down are retried this often.
+    os.environ["OUTBOX_RELAY_INTERVAL_SECONDS"] = "0.5"
     return test_database_url
 
 
@@ -115,10 +112,16 @@ def mailbox() -> Iterator[Mailbox]:
 
 @pytest.fixture(scope="session")
 async def client() -> AsyncIterator[AsyncClient]:
-    """An HTTP client talking to the ASGI app in this process."""
+    """An HTTP client talking to the ASGI app in this process, started as a server starts it.
+
+    The lifespan runs too, so the outbox relay publishes what requests queue.
+    """
     from app.main import app
 
-    async with AsyncClient(transport=ASGITransport(app=app), base_url="http://testserver") as http:
+    async with (
+        LifespanManager(app) as manager,
+        AsyncClient(transport=ASGITransport(app=manager.app), base_url="http://testserver") as http,
+    ):
         yield http
 
 
@@ -127,57 +130,12 @@ def unique_email() -> str:
     return f"user-{uuid.uuid4().hex[:12]}@example.com"
 
 
-class CeleryProcess:
-    """A `celery` subprocess of this project (a worker or another command), logging to a file."""
-
-    def __init__(self, arguments: list[str], log_path: Path, **env: str) -> None:
-        self.log_path = log_path
-        self.command = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "app.worker.celery_app:celery_app",
-            *arguments,
-        ]
-        self._log_file = log_path.open("w")
-        self.process = subprocess.Popen(  # noqa: S603  (our own command line)
-            self.command,
-            cwd=BACKEND_DIR,
-            env={**os.environ, **env},
-            stdout=self._log_file,
-            stderr=subprocess.STDOUT,
-        )
-
-    @property
-    def log(self) -> str:
-        return self.log_path.read_text()
-
-    def wait_for_log(self, text: str, timeout: float) -> None:
-        """Wait until the process has logged `text`; fail with its whole log if it does not."""
-        deadline = time.monotonic() + timeout
-        while text not in self.log:
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                pytest.fail(f"{self.command[5]} did not log {text!r}:\n{self.log}", pytrace=False)
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log_file.close()
-
-
 class WorkerProcess(CeleryProcess):
     """A worker started like `just worker` does, on every queue of the project."""
 
-    def __init__(self, log_path: Path, **env: str) -> None:
+    def __init__(self, log_path: Path, concurrency: int = 1, **env: str) -> None:
         hostname = f"test-{RUN_ID}-{uuid.uuid4().hex[:6]}@localhost"
-        arguments = ["worker", "--concurrency=1", f"--hostname={hostname}"]
+        arguments = ["worker", f"--concurrency={concurrency}", f"--hostname={hostname}"]
         super().__init__(arguments, log_path, **env)
 
 
@@ -192,3 +150,27 @@ def worker_process(
         yield worker
     finally:
         worker.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def rate_limit_storage() -> AsyncIterator[str]:
+    """The Redis that counts login attempts; this run's counters go afterwards."""
+    from app.core.config import get_settings
+    from app.core.rate_limit import get_login_rate_limiter
+
+    settings = get_settings()
+    url = settings.rate_limit_storage_url
+    with redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2) as storage:
+        try:
+            storage.ping()
+        except redis.RedisError as exc:
+            pytest.fail(
+                f"The rate limit storage is not reachable at {maybe_sanitize_url(url)}: {exc!r}. "
+                "Start it (see README) or point RATE_LIMIT_STORAGE_URL at a running server.",
+                pytrace=False,
+            )
+        yield url
+        await get_login_rate_limiter().aclose()
+        keys = list(storage.scan_iter(f"{settings.rate_limit_key_prefix}*"))
+        if keys:
+            storage.delete(*keys)

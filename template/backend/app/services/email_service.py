@@ -8,8 +8,20 @@ from email.utils import formataddr
 from app.core.config import get_settings
 
 
+class EmailDeliveryError(Exception):
+    """The message was not accepted by the SMTP server."""
+
+
+class TransientEmailError(EmailDeliveryError):
+    """The server may well accept it later (a 4xx reply, a dropped or refused connection): retry."""
+
+
+class PermanentEmailError(EmailDeliveryError):
+    """Retrying cannot help (a 5xx reply: refused recipient, bad credentials, ...)."""
+
+
 def send_email(to: str, subject: str, body: str) -> None:
-    """Send a plain-text email. Raises smtplib/OS errors so the calling task can retry."""
+    """Send a plain-text email; raise Transient- or PermanentEmailError if it is not accepted."""
     settings = get_settings()
     message = EmailMessage()
     message["From"] = formataddr((settings.emails_from_name, settings.emails_from_address))
@@ -17,11 +29,29 @@ def send_email(to: str, subject: str, body: str) -> None:
     message["Subject"] = subject
     message.set_content(body)
 
-    with smtplib.SMTP(
-        settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout_seconds
-    ) as smtp:
-        if settings.smtp_starttls:
-            smtp.starttls(context=ssl.create_default_context())
-        if settings.smtp_user and settings.smtp_password:
-            smtp.login(settings.smtp_user, settings.smtp_password.get_secret_value())
-        smtp.send_message(message)
+    try:
+        with smtplib.SMTP(
+            settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout_seconds
+        ) as smtp:
+            if settings.smtp_starttls:
+                smtp.starttls(context=ssl.create_default_context())
+            if settings.smtp_user and settings.smtp_password:
+                smtp.login(settings.smtp_user, settings.smtp_password.get_secret_value())
+            smtp.send_message(message)
+    except smtplib.SMTPResponseException as exc:
+        raise _by_reply_code(exc.smtp_code, exc) from exc
+    except smtplib.SMTPRecipientsRefused as exc:
+        codes = [code for code, _ in exc.recipients.values()]
+        raise _by_reply_code(max(codes), exc) from exc
+    except smtplib.SMTPServerDisconnected as exc:
+        raise TransientEmailError(str(exc)) from exc
+    except smtplib.SMTPException as exc:
+        raise PermanentEmailError(str(exc)) from exc
+    except OSError as exc:  # refused, unreachable, timed out: the server may come back
+        raise TransientEmailError(str(exc)) from exc
+
+
+def _by_reply_code(code: int, exc: Exception) -> EmailDeliveryError:
+    """SMTP's own verdict: 4xx replies are temporary, 5xx are final."""
+    error = TransientEmailError if 400 <= code < 500 else PermanentEmailError
+    return error(f"SMTP {code}: {exc}")

@@ -11,6 +11,8 @@ from app.core.security import hash_password, verify_password
 from app.db.session import get_db_session
 from app.models.user import User
 from app.schemas.user import UserCreate
+from app.services import outbox
+from app.tasks.example_task import send_welcome_email
 
 
 class EmailAlreadyRegisteredError(Exception):
@@ -29,26 +31,32 @@ class UserService:
         return await self.session.get(User, user_id)
 
     async def get_by_email(self, email: str) -> User | None:
+        if "\x00" in email:
+            # No address has a NUL character, and databases may refuse to compare text with one.
+            return None
         result = await self.session.execute(
             select(User).where(User.email == normalize_email(email))
         )
         return result.scalar_one_or_none()
 
-    async def create(self, user_in: UserCreate) -> User:
-        user = User(
+    async def register(self, user_in: UserCreate) -> User:
+        """Create the account and queue its welcome email, in one transaction: both or neither."""
+        new_user = User(
             email=normalize_email(user_in.email),
             hashed_password=await hash_password(user_in.password),
             full_name=user_in.full_name,
         )
-        self.session.add(user)
+        self.session.add(new_user)
         try:
+            await self.session.flush()
+            outbox.delay(self.session, send_welcome_email, new_user.id)
             await self.session.commit()
         except IntegrityError as exc:
             # The unique index decides, so two concurrent registrations cannot both win.
             await self.session.rollback()
-            raise EmailAlreadyRegisteredError(user.email) from exc
-        await self.session.refresh(user)
-        return user
+            raise EmailAlreadyRegisteredError(new_user.email) from exc
+        await self.session.refresh(new_user)
+        return new_user
 
     async def authenticate(self, email: str, password: str) -> User | None:
         """The active user with these credentials, or None. Costs one hash check either way."""

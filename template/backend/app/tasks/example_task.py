@@ -1,57 +1,75 @@
-"""Example tasks: the welcome email sent after registration, and a long job with progress."""
+"""Example tasks: the welcome email sent after registration, and a long job with progress.
+
+Tasks are acknowledged only after they ran (see `app.worker.celery_app`), so a crash or a redelivery
+can run one twice: each task here is written so that a second run does no harm.
+"""
 
 import asyncio
-import smtplib
-import socket
 import time
 
 from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded
+from sqlalchemy import func, update
+from sqlalchemy.exc import OperationalError
 
+from app.core.config import get_settings
 from app.core.logging import get_logger
 from app.db.session import WorkerSessionFactory
 from app.models.user import User
-from app.services.email_service import send_email
-from app.services.user_service import UserService
+from app.services.email_service import PermanentEmailError, TransientEmailError, send_email
 from app.worker.celery_app import celery_app
 
 logger = get_logger(__name__)
+settings = get_settings()
 
-# Connection-level failures are worth retrying; a refused recipient or bad credentials are not
-# (every smtplib error is an OSError, so the list names the transient ones one by one).
-TRANSIENT_SMTP_ERRORS = (
-    smtplib.SMTPServerDisconnected,
-    smtplib.SMTPConnectError,
-    ConnectionError,
-    TimeoutError,
-    socket.gaierror,
-)
 EXAMPLE_JOB_STEP_SECONDS = 0.5
 
 
-async def _load_user(user_id: int) -> User | None:
-    async with WorkerSessionFactory() as session:
-        return await UserService(session).get_by_id(user_id)
+async def _send_welcome_email_once(user_id: int) -> bool:
+    """Mark the email sent and send it in one transaction; False when there is nothing to send.
+
+    A duplicate delivery running at the same time waits on the row lock, then finds it sent. If
+    sending fails, the mark rolls back with the transaction and a retry sends it.
+    """
+    async with WorkerSessionFactory() as session, session.begin():
+        claimed = await session.execute(
+            update(User)
+            .where(User.id == user_id, User.welcome_email_sent_at.is_(None))
+            .values(welcome_email_sent_at=func.now())
+            .returning(User.email, User.full_name)
+        )
+        recipient = claimed.one_or_none()
+        if recipient is None:
+            return False
+        email, full_name = recipient
+        greeting = f"Hello {full_name}," if full_name else "Hello,"
+        await asyncio.to_thread(
+            send_email,
+            to=email,
+            subject="Welcome!",
+            body=f"{greeting}\n\nyour account is ready. Thanks for signing up.\n",
+        )
+        return True
 
 
 @celery_app.task(
-    autoretry_for=TRANSIENT_SMTP_ERRORS,
-    retry_backoff=True,
-    retry_backoff_max=300,
+    # A mail server or database that is briefly away is retried, with growing, jittered delays.
+    autoretry_for=(TransientEmailError, OperationalError),
+    retry_backoff=settings.email_retry_backoff_seconds,
+    retry_backoff_max=settings.email_retry_backoff_max_seconds,
     retry_jitter=True,
-    max_retries=5,
+    max_retries=settings.email_max_retries,
 )
 def send_welcome_email(user_id: int) -> None:
-    user = asyncio.run(_load_user(user_id))
-    if user is None:
-        logger.warning("Welcome email skipped: user %s does not exist", user_id)
-        return
-    greeting = f"Hello {user.full_name}," if user.full_name else "Hello,"
-    send_email(
-        to=user.email,
-        subject="Welcome!",
-        body=f"{greeting}\n\nyour account is ready. Thanks for signing up.\n",
-    )
-    logger.info("Welcome email sent to user %s", user_id)
+    try:
+        sent = asyncio.run(_send_welcome_email_once(user_id))
+    except PermanentEmailError as exc:
+        logger.error("Welcome email for user %s failed for good, not retried: %s", user_id, exc)
+        raise
+    if sent:
+        logger.info("Welcome email sent to user %s", user_id)
+    else:
+        logger.info("Welcome email for user %s skipped: already sent, or no such user", user_id)
 
 
 @celery_app.task(bind=True)
@@ -59,8 +77,20 @@ def run_example_job(
     self: Task[[int, int], dict[str, int]], user_id: int, steps: int
 ) -> dict[str, int]:
     """A long-running job that reports progress, for the task status endpoints to show."""
-    for step in range(1, steps + 1):
-        time.sleep(EXAMPLE_JOB_STEP_SECONDS)
-        self.update_state(state="PROGRESS", meta={"current": step, "total": steps})
+    completed = 0
+    try:
+        for step in range(1, steps + 1):
+            time.sleep(EXAMPLE_JOB_STEP_SECONDS)
+            self.update_state(state="PROGRESS", meta={"current": step, "total": steps})
+            completed = step
+    except SoftTimeLimitExceeded:
+        # The hard limit follows shortly: release what the job holds, say where it stopped.
+        logger.warning(
+            "Example job for user %s stopped by its time limit after %s of %s steps",
+            user_id,
+            completed,
+            steps,
+        )
+        raise
     logger.info("Example job for user %s finished %s steps", user_id, steps)
     return {"user_id": user_id, "steps": steps}

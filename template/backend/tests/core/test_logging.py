@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from tests.conftest import BACKEND_DIR
+from tests.support.processes import BACKEND_DIR
 
 LOG_ONE_LINE = (
     "from asgi_correlation_id import correlation_id\n"

@@ -1,6 +1,9 @@
-"""Signing users up and in through the API, as a client would."""
+"""Signing users up and in through the API, as a client would (or straight into the database)."""
 
 from httpx import AsyncClient
+
+from app.db.session import SessionFactory
+from app.models.user import User
 
 PASSWORD = "correct horse battery"
 
@@ -28,3 +31,12 @@ async def auth_headers(client: AsyncClient, email: str) -> dict[str, str]:
     """Register `email` and return the headers that authenticate as that user."""
     await register(client, email)
     return {"Authorization": f"Bearer {await login(client, email)}"}
+
+
+async def create_user(email: str, full_name: str | None = None) -> User:
+    """A user written straight to the database, for tests of tasks rather than of the API."""
+    async with SessionFactory() as session:
+        user = User(email=email, hashed_password="not-used-here", full_name=full_name)
+        session.add(user)
+        await session.commit()
+        return user

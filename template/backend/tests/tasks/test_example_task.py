@@ -7,25 +7,16 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 from celery.worker import WorkController
 
-from app.db.session import SessionFactory
-from app.models.user import User
 from app.tasks.example_task import run_example_job, send_welcome_email
 from app.worker.celery_app import celery_app
 from tests.support.mailbox import Mailbox
+from tests.support.users import create_user
 
 
 @pytest.fixture(scope="module")
 def celery_worker(mailbox: Mailbox) -> Iterator[WorkController]:
     with start_worker(celery_app, pool="solo", perform_ping_check=False) as worker:
         yield worker
-
-
-async def create_user(email: str, full_name: str | None) -> User:
-    async with SessionFactory() as session:
-        user = User(email=email, hashed_password="not-used-here", full_name=full_name)
-        session.add(user)
-        await session.commit()
-        return user
 
 
 async def test_sends_the_welcome_email_to_the_user(
@@ -49,7 +40,19 @@ async def test_skips_a_user_that_no_longer_exists(
     await asyncio.to_thread(result.get, timeout=30)
 
     assert result.successful()
-    assert "Welcome email skipped: user 2000000000 does not exist" in caplog.text
+    assert "Welcome email for user 2000000000 skipped" in caplog.text
+
+
+async def test_a_second_delivery_sends_nothing(
+    celery_worker: WorkController, mailbox: Mailbox, unique_email: str
+) -> None:
+    """Late acknowledgement can deliver a task twice; the user still gets one email."""
+    user = await create_user(unique_email)
+
+    for _ in range(2):
+        await asyncio.to_thread(send_welcome_email.delay(user.id).get, timeout=30)
+
+    assert len(mailbox.to(unique_email)) == 1
 
 
 async def test_the_example_job_returns_its_result(

@@ -1,3 +1,5 @@
+from datetime import UTC, datetime, timedelta
+
 import jwt
 import pytest
 from httpx import AsyncClient
@@ -111,3 +113,12 @@ async def test_me_requires_a_valid_token(client: AsyncClient, headers: dict[str,
 
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+async def test_timestamps_carry_their_time_zone(client: AsyncClient, unique_email: str) -> None:
+    body = await register(client, unique_email)
+
+    created_at = datetime.fromisoformat(str(body["created_at"]))
+
+    assert created_at.utcoffset() is not None
+    assert abs(datetime.now(UTC) - created_at) < timedelta(minutes=5)

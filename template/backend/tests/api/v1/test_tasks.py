@@ -60,10 +60,11 @@ async def test_tasks_need_authentication(client: AsyncClient) -> None:
     assert started.status_code == read.status_code == 401
 
 
-async def test_job_size_is_validated(client: AsyncClient, unique_email: str) -> None:
+@pytest.mark.parametrize("steps", [0, 61, True, "5", 2.5, None])
+async def test_job_size_is_validated(client: AsyncClient, unique_email: str, steps: object) -> None:
     headers = await auth_headers(client, unique_email)
 
-    response = await client.post("/api/v1/tasks/example", json={"steps": 0}, headers=headers)
+    response = await client.post("/api/v1/tasks/example", json={"steps": steps}, headers=headers)
 
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "steps"]
@@ -87,3 +88,24 @@ async def test_a_broker_outage_answers_503_and_leaves_no_record(
         user_id = await session.scalar(select(User.id).where(User.email == unique_email))
         runs = await session.scalar(select(func.count()).where(TaskRun.user_id == user_id))
     assert runs == 0
+
+
+@pytest.mark.parametrize("task_id", ["not-a-uuid", "ab%00cd", "x" * 1000])
+async def test_task_ids_that_are_not_uuids_are_not_found(
+    client: AsyncClient, unique_email: str, task_id: str
+) -> None:
+    """They never reach the database (which may refuse the NUL)."""
+    headers = await auth_headers(client, unique_email)
+
+    response = await client.get(f"/api/v1/tasks/{task_id}", headers=headers)
+
+    assert response.status_code == 404
+
+
+async def test_tasks_example_answers_only_post(client: AsyncClient, unique_email: str) -> None:
+    headers = await auth_headers(client, unique_email)
+
+    response = await client.get("/api/v1/tasks/example", headers=headers)
+
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "POST"

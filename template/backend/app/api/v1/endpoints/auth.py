@@ -2,23 +2,28 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, status
-from fastapi.concurrency import run_in_threadpool
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
-from kombu.exceptions import OperationalError
 
-from app.api.deps import CurrentUser
+from app.api.deps import CurrentUser, get_outbox_relay
 from app.core.logging import get_logger
+from app.core.rate_limit import LoginRateLimiter, RateLimitExceededError, get_login_rate_limiter
 from app.core.security import create_access_token
 from app.schemas.token import Token
 from app.schemas.user import UserCreate, UserRead
-from app.services.user_service import EmailAlreadyRegisteredError, UserService, get_user_service
-from app.tasks.example_task import send_welcome_email
+from app.services.outbox_relay import OutboxRelay
+from app.services.user_service import (
+    EmailAlreadyRegisteredError,
+    UserService,
+    get_user_service,
+    normalize_email,
+)
 
 logger = get_logger(__name__)
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 Users = Annotated[UserService, Depends(get_user_service)]
+Relay = Annotated[OutboxRelay, Depends(get_outbox_relay)]
 
 
 @router.post(
@@ -27,29 +32,53 @@ Users = Annotated[UserService, Depends(get_user_service)]
     status_code=status.HTTP_201_CREATED,
     responses={status.HTTP_409_CONFLICT: {"description": "Email already registered"}},
 )
-async def register(user_in: UserCreate, users: Users) -> UserRead:
+async def register(user_in: UserCreate, users: Users, outbox_relay: Relay) -> UserRead:
+    """Create an account; its welcome email is queued in the same transaction.
+
+    The response never waits for the broker: the relay publishes the email task once it can.
+    """
     try:
-        new_user = await users.create(user_in)
+        new_user = await users.register(user_in)
     except EmailAlreadyRegisteredError:
         raise HTTPException(
             status_code=status.HTTP_409_CONFLICT, detail="Email already registered"
         ) from None
-    # .delay() talks to the broker synchronously: run it in a thread, the event loop keeps serving.
-    try:
-        await run_in_threadpool(send_welcome_email.delay, new_user.id)
-    except OperationalError:
-        # The account exists either way; failing the request now would only make the client
-        # retry into a 409. The error names the user, so the email can be sent again.
-        logger.exception("Broker unavailable: welcome email for user %s not queued", new_user.id)
+    outbox_relay.notify()
     return UserRead.model_validate(new_user)
 
 
 @router.post(
     "/login",
-    responses={status.HTTP_401_UNAUTHORIZED: {"description": "Incorrect email or password"}},
+    responses={
+        status.HTTP_401_UNAUTHORIZED: {"description": "Incorrect email or password"},
+        status.HTTP_429_TOO_MANY_REQUESTS: {
+            "description": "Too many attempts for this account or from this client",
+            "headers": {
+                "Retry-After": {
+                    "description": "Seconds until another attempt is allowed",
+                    "schema": {"type": "integer"},
+                }
+            },
+        },
+    },
 )
-async def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], users: Users) -> Token:
-    """OAuth2 password flow: `username` is the email."""
+async def login(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    users: Users,
+    limiter: Annotated[LoginRateLimiter, Depends(get_login_rate_limiter)],
+    request: Request,
+) -> Token:
+    """OAuth2 password flow: `username` is the email. Attempts are limited per account and per
+    client IP, so passwords cannot be guessed at speed."""
+    client_ip = request.client.host if request.client else "unknown"
+    try:
+        await limiter.hit(normalize_email(form.username), client_ip)
+    except RateLimitExceededError as exc:
+        raise HTTPException(
+            status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+            detail=f"Too many login attempts; try again in {exc.retry_after} seconds",
+            headers={"Retry-After": str(exc.retry_after)},
+        ) from None
     user = await users.authenticate(form.username, form.password)
     if user is None:
         raise HTTPException(

@@ -1,5 +1,6 @@
 """Start a long-running task and follow its state."""
 
+import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
@@ -12,12 +13,16 @@ from app.tasks.example_task import run_example_job
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
 Tasks = Annotated[TaskService, Depends(get_task_service)]
+NOT_AUTHENTICATED = {"description": "Not authenticated"}
 
 
 @router.post(
     "/example",
     status_code=status.HTTP_202_ACCEPTED,
-    responses={status.HTTP_503_SERVICE_UNAVAILABLE: {"description": "The broker is down"}},
+    responses={
+        status.HTTP_401_UNAUTHORIZED: NOT_AUTHENTICATED,
+        status.HTTP_503_SERVICE_UNAVAILABLE: {"description": "The broker is down"},
+    },
 )
 async def start_example_job(
     job: ExampleJobCreate,
@@ -41,11 +46,18 @@ async def start_example_job(
 
 
 @router.get(
-    "/{task_id}", responses={status.HTTP_404_NOT_FOUND: {"description": "No such task of yours"}}
+    # Only UUIDs match, so `GET /tasks/example` is a 405 and not a lookup of a task "example".
+    "/{task_id:uuid}",
+    responses={
+        status.HTTP_401_UNAUTHORIZED: NOT_AUTHENTICATED,
+        status.HTTP_404_NOT_FOUND: {"description": "No such task of yours"},
+    },
 )
-async def read_task_status(task_id: str, current_user: CurrentUser, tasks: Tasks) -> TaskStatus:
+async def read_task_status(
+    task_id: uuid.UUID, current_user: CurrentUser, tasks: Tasks
+) -> TaskStatus:
     """Only the user who started a task can see it; any other id is simply not found."""
-    task_status = await tasks.status_for_owner(task_id, current_user.id)
+    task_status = await tasks.status_for_owner(str(task_id), current_user.id)
     if task_status is None:
         raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail="Task not found")
     return task_status

@@ -1,0 +1,91 @@
+"""The whole API against its own OpenAPI schema: Schemathesis fuzzes a live server.
+
+Every operation gets generated requests, valid and invalid, as a signed-in user: none may be
+answered with a 5xx, and every answer must be one the schema documents, in the documented shape.
+Cases are generated from the app's schema (known at collection, one test per operation) and sent
+to a real server process (the in-process app would share the test's event loop and engine).
+"""
+
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+
+from app.main import app
+from tests.support.api_server import ApiServer
+from tests.support.users import PASSWORD
+
+# Cases per operation. Generation is derandomized: every run tries the same cases.
+MAX_EXAMPLES = 30
+
+# The `email` format allows special-use domains (.test, .local) that email-validator, and so the
+# app, refuses: valid cases get addresses the app accepts.
+schemathesis.openapi.format("email", st.emails(domains=st.just("example.com")))
+schema = schemathesis.openapi.from_dict(app.openapi())
+
+
+@pytest.fixture(scope="module")
+def fuzzed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    """The API, with kombu's in-memory broker: the jobs and emails that the generated requests
+    start go nowhere, instead of queueing up ahead of the other tests' tasks."""
+    server = ApiServer(
+        tmp_path_factory.mktemp("contract") / "api.log", CELERY_BROKER_URL="memory://"
+    )
+    yield server
+    server.stop()
+
+
+def test_the_server_serves_the_schema_the_cases_come_from(fuzzed_server: ApiServer) -> None:
+    assert httpx.get(f"{fuzzed_server.url}/openapi.json").json() == app.openapi()
+
+
+@pytest.fixture(scope="module")
+def auth_headers(fuzzed_server: ApiServer) -> dict[str, str]:
+    """A user registered and signed in through the live server."""
+    email = f"contract-{uuid.uuid4().hex[:12]}@example.com"
+    with httpx.Client(base_url=fuzzed_server.url, timeout=30) as http:
+        registered = http.post("/api/v1/auth/register", json={"email": email, "password": PASSWORD})
+        assert registered.status_code == 201, registered.text
+        logged_in = http.post("/api/v1/auth/login", data={"username": email, "password": PASSWORD})
+        assert logged_in.status_code == 200, logged_in.text
+    return {"Authorization": f"Bearer {logged_in.json()['access_token']}"}
+
+
+@pytest.fixture(scope="module")
+def cases_run(pytestconfig: pytest.Config) -> Iterator[Counter[str]]:
+    """Counts the cases tried per operation, and reports them after the module."""
+    counts: Counter[str] = Counter()
+    yield counts
+    summary = ", ".join(f"{label}: {count}" for label, count in sorted(counts.items()))
+    reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
+    capture = pytestconfig.pluginmanager.get_plugin("capturemanager")
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():  # what `capsys.disabled()` does
+            reporter.write_line(
+                f"\nSchemathesis tried {counts.total()} cases on {len(counts)} operations"
+                f" ({summary})"
+            )
+
+
+@schema.parametrize()
+@settings(
+    max_examples=MAX_EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+def test_api_honours_its_schema(
+    case: schemathesis.Case[Any],
+    fuzzed_server: ApiServer,
+    auth_headers: dict[str, str],
+    cases_run: Counter[str],
+) -> None:
+    cases_run[case.operation.label] += 1
+    case.call_and_validate(base_url=fuzzed_server.url, headers=auth_headers, timeout=30)

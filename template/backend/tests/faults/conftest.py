@@ -1,0 +1,42 @@
+"""Fault tests: real worker processes killed, stopped and starved, on real services.
+
+Workers here run with short limits so that what a crash leaves behind comes back in seconds:
+a task unacknowledged for VISIBILITY_TIMEOUT seconds is redelivered (by a Redis broker; other
+brokers redeliver as soon as the dead worker's connection closes).
+"""
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import WorkerProcess
+
+VISIBILITY_TIMEOUT = 12
+FAULT_SETTINGS = {
+    "CELERY_TASK_SOFT_TIME_LIMIT_SECONDS": "8",
+    "CELERY_TASK_TIME_LIMIT_SECONDS": "10",
+    "CELERY_VISIBILITY_TIMEOUT_SECONDS": str(VISIBILITY_TIMEOUT),
+    "CELERY_UNACKED_RESTORE_INTERVAL_SECONDS": "1",
+    "EMAIL_RETRY_BACKOFF_SECONDS": "1",
+    "EMAIL_RETRY_BACKOFF_MAX_SECONDS": "2",
+}
+
+StartWorker = Callable[..., WorkerProcess]
+
+
+@pytest.fixture
+def start_worker(tmp_path: Path) -> Iterator[StartWorker]:
+    """Start real worker processes with the fault settings; all are stopped after the test."""
+    workers: list[WorkerProcess] = []
+
+    def start(concurrency: int = 1, **env: str) -> WorkerProcess:
+        log_path = tmp_path / f"worker-{len(workers)}.log"
+        worker = WorkerProcess(log_path, concurrency=concurrency, **{**FAULT_SETTINGS, **env})
+        workers.append(worker)
+        worker.wait_for_log(" ready.", timeout=60)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()

@@ -1,0 +1,58 @@
+"""A failing mail server: temporary errors are retried to one email, final ones are not."""
+
+import asyncio
+import uuid
+
+from httpx import AsyncClient
+
+from tests.faults.conftest import StartWorker
+from tests.support.mailbox import Mailbox
+from tests.support.users import PASSWORD
+
+RETRY_LOG = "send_welcome_email[{task_id}] retry: Retry in"
+
+
+async def register(client: AsyncClient, email: str, request_id: str) -> int:
+    response = await client.post(
+        "/api/v1/auth/register",
+        json={"email": email, "password": PASSWORD},
+        headers={"X-Request-ID": request_id},
+    )
+    assert response.status_code == 201, response.text
+    user_id: int = response.json()["id"]
+    return user_id
+
+
+async def test_temporary_smtp_failures_are_retried_until_one_email_is_delivered(
+    client: AsyncClient, mailbox: Mailbox, start_worker: StartWorker, unique_email: str
+) -> None:
+    worker = start_worker()
+    mailbox.fail(unique_email, times=2, reply="421 4.3.2 Service busy, try again later")
+
+    user_id = await register(client, unique_email, uuid.uuid4().hex)
+
+    await asyncio.to_thread(mailbox.wait_for, unique_email, 60)
+    await asyncio.to_thread(worker.wait_for_log, f"Welcome email sent to user {user_id}", 10)
+    assert len(mailbox.to(unique_email)) == 1
+    assert mailbox.attempts[unique_email] == 3
+    assert worker.log.count("retry: Retry in") == 2
+
+
+async def test_a_permanent_smtp_failure_is_logged_with_the_user_and_request_and_not_retried(
+    client: AsyncClient, mailbox: Mailbox, start_worker: StartWorker, unique_email: str
+) -> None:
+    worker = start_worker()
+    mailbox.fail(unique_email, times=1, reply="550 5.1.1 No such mailbox")
+    request_id = uuid.uuid4().hex
+
+    user_id = await register(client, unique_email, request_id)
+
+    failure = f"Welcome email for user {user_id} failed for good, not retried"
+    await asyncio.to_thread(worker.wait_for_log, failure, 30)
+    await asyncio.to_thread(worker.wait_for_log, "raised unexpected: PermanentEmailError", 10)
+    [logged] = [line for line in worker.log.splitlines() if failure in line]
+    assert f"[{request_id}]" in logged
+    assert "550" in logged
+    assert mailbox.attempts[unique_email] == 1
+    assert "retry: Retry in" not in worker.log
+    assert mailbox.to(unique_email) == []

@@ -1,0 +1,76 @@
+"""A worker that dies mid-task loses nothing: its tasks run again, and their effect happens once."""
+
+import asyncio
+import signal
+from contextlib import ExitStack
+
+import psutil
+from sqlalchemy import func, select
+
+from app.db.session import SessionFactory
+from app.models.user import User
+from app.tasks.example_task import send_welcome_email
+from tests.faults.conftest import VISIBILITY_TIMEOUT, StartWorker
+from tests.support.mailbox import Mailbox
+from tests.support.users import create_user
+
+TASK_RECEIVED = "Task app.tasks.example_task.send_welcome_email["
+
+
+async def welcome_emails_marked_sent(emails: list[str]) -> int:
+    async with SessionFactory() as session:
+        count = await session.scalar(
+            select(func.count())
+            .select_from(User)
+            .where(User.email.in_(emails), User.welcome_email_sent_at.is_not(None))
+        )
+    return count or 0
+
+
+async def test_tasks_of_a_killed_worker_are_completed_once_by_the_next_one(
+    mailbox: Mailbox, start_worker: StartWorker, unique_email: str
+) -> None:
+    emails = [f"{index}-{unique_email}" for index in range(3)]
+    users = [await create_user(email) for email in emails]
+    crashing = start_worker(concurrency=len(emails))
+    with ExitStack() as holds:
+        for email in emails:
+            holds.enter_context(mailbox.holding(email))
+        for user in users:
+            send_welcome_email.delay(user.id)
+        # Every task has been taken, and sending is under way (one at a time where the database
+        # has a single writer: the others wait for its write lock).
+        await asyncio.to_thread(mailbox.wait_for_waiting, emails, 1, 30)
+        await asyncio.to_thread(crashing.wait_for_log, TASK_RECEIVED, 30, len(emails))
+        crashing.kill()
+    assert [mailbox.to(email) for email in emails] == [[], [], []]
+
+    successor = start_worker(concurrency=len(emails))
+    for user in users:
+        # Logged once the transaction that sent the email has committed.
+        sent = f"Welcome email sent to user {user.id}"
+        await asyncio.to_thread(successor.wait_for_log, sent, VISIBILITY_TIMEOUT + 30)
+
+    assert [len(mailbox.to(email)) for email in emails] == [1, 1, 1]
+    assert await welcome_emails_marked_sent(emails) == len(emails)
+
+
+async def test_a_task_whose_pool_process_is_killed_is_run_again(
+    mailbox: Mailbox, start_worker: StartWorker, unique_email: str
+) -> None:
+    user = await create_user(unique_email)
+    worker = start_worker(concurrency=2)
+    with mailbox.holding(unique_email):
+        send_welcome_email.delay(user.id)
+        await asyncio.to_thread(mailbox.wait_for_waiting, [unique_email], 1, 30)
+        [busy] = [
+            child
+            for child in psutil.Process(worker.process.pid).children()
+            if any(c.raddr and c.raddr.port == mailbox.port for c in child.net_connections("tcp"))
+        ]
+        busy.send_signal(signal.SIGKILL)
+        await asyncio.to_thread(worker.wait_for_log, "signal 9 (SIGKILL)", 30)
+
+    await asyncio.to_thread(mailbox.wait_for, unique_email, 30)
+    assert len(mailbox.to(unique_email)) == 1
+    assert worker.process.poll() is None  # the worker itself carried on
