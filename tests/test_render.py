@@ -83,7 +83,7 @@ def test_default_project_has_the_documented_layout(default_project: Path) -> Non
     missing = [name for name in EXPECTED_FILES if not (default_project / name).is_file()]
     assert missing == []
     migrations = list((default_project / "backend/alembic/versions").glob("*.py"))
-    assert len(migrations) == 2
+    assert len(migrations) == 3
 
 
 @pytest.mark.parametrize("variant", variant_params())

@@ -1,4 +1,4 @@
-"""Processes of this project started by tests (workers, beat, the API), each logging to a file."""
+"""Processes of this project started by tests (Celery commands, the API), each logging to a file."""
 
 import os
 import signal
@@ -68,7 +68,7 @@ class LoggedProcess:
 
 
 class CeleryProcess(LoggedProcess):
-    """A `celery` command of this project (a worker, beat, flower, ...)."""
+    """A `celery` command of this project (a worker, for one)."""
 
     def __init__(self, arguments: list[str], log_path: Path, **env: str) -> None:
         self.name = f"celery {arguments[0]}"
