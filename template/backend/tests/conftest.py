@@ -126,6 +126,21 @@ async def client() -> AsyncIterator[AsyncClient]:
 
 
 @pytest.fixture
+async def paused_outbox_relay(client: AsyncClient) -> AsyncIterator[None]:
+    """Keep the in-process app's outbox relay from relaying during the test.
+
+    It shares this run's database: left running, it would also publish rows that a test means
+    another process to relay, or to leave where they are.
+    """
+    from app.main import app
+
+    relay = app.state.outbox_relay
+    await relay.stop()
+    yield
+    relay.start()
+
+
+@pytest.fixture
 def unique_email() -> str:
     return f"user-{uuid.uuid4().hex[:12]}@example.com"
 

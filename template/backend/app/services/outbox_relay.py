@@ -56,8 +56,11 @@ class OutboxRelay:
 
     async def _run(self) -> None:
         while True:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow the cancellation
+            # that stop() sends, and the relay would never stop.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), timeout=self._interval)
+                async with asyncio.timeout(self._interval):
+                    await self._wakeup.wait()
             self._wakeup.clear()
             try:
                 while await self.relay_pending() == BATCH_SIZE:

@@ -1,7 +1,6 @@
 """The outbox relay: a task queued with a change is published once the broker takes it."""
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 from celery import Celery
@@ -18,24 +17,13 @@ from tests.support.processes import free_port
 from tests.support.users import register
 
 
-@pytest.fixture
-async def stopped_relay(client: AsyncClient) -> AsyncIterator[None]:
-    """Pause the app's own relay, so the test decides when the outbox is relayed."""
-    from app.main import app
-
-    relay: OutboxRelay = app.state.outbox_relay
-    await relay.stop()
-    yield
-    relay.start()
-
-
 async def pending_for(user_id: int) -> list[OutboxMessage]:
     async with SessionFactory() as session:
         messages = await session.scalars(select(OutboxMessage))
         return [message for message in messages if message.args == [user_id]]
 
 
-@pytest.mark.usefixtures("stopped_relay")
+@pytest.mark.usefixtures("paused_outbox_relay")
 async def test_registering_writes_the_welcome_email_to_the_outbox(
     client: AsyncClient, unique_email: str
 ) -> None:
@@ -49,7 +37,7 @@ async def test_registering_writes_the_welcome_email_to_the_outbox(
         await session.commit()
 
 
-@pytest.mark.usefixtures("stopped_relay")
+@pytest.mark.usefixtures("paused_outbox_relay")
 async def test_a_refused_message_stays_until_the_broker_takes_it(
     client: AsyncClient,
     worker_process: WorkerProcess,
