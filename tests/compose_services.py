@@ -41,6 +41,8 @@ def local_service_urls(broker: str) -> dict[str, str]:
         "CELERY_RESULT_BACKEND": "redis://127.0.0.1:6379/1",
         "RATE_LIMIT_STORAGE_URL": "redis://127.0.0.1:6379/2",
     }
+
+
 LONG_RUNNING = ("worker", "api", "beat", "flower")
 
 

@@ -61,7 +61,15 @@ REQUIRED_RECIPES = [
 
 
 def rendered_files(project: Path) -> list[Path]:
-    skip = {".git", ".venv", "__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache"}
+    skip = {
+        ".git",
+        ".venv",
+        "__pycache__",
+        ".mypy_cache",
+        ".ruff_cache",
+        ".pytest_cache",
+        ".hypothesis",
+    }
     return [
         path
         for path in project.rglob("*")

@@ -2,6 +2,7 @@
 
 import asyncio
 import signal
+import time
 
 from app.tasks.example_task import run_example_job
 from tests.faults.conftest import StartWorker
@@ -28,7 +29,11 @@ async def test_a_task_past_its_soft_time_limit_cleans_up_and_fails(
 async def test_sigterm_lets_the_running_task_finish(start_worker: StartWorker) -> None:
     worker = start_worker()
     result = run_example_job.delay(12, 4)
-    await asyncio.to_thread(worker.wait_for_log, f"{result.id}] received", 30)
+    # Running, not only received: a task still waiting in the worker goes back to the queue.
+    deadline = time.monotonic() + 30
+    while result.state not in ("STARTED", "PROGRESS"):
+        assert time.monotonic() < deadline, worker.log
+        await asyncio.sleep(0.05)
 
     worker.process.send_signal(signal.SIGTERM)  # what `docker compose stop` sends
 
