@@ -6,7 +6,6 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from app.api.deps import CurrentUser, get_outbox_relay
-from app.core.logging import get_logger
 from app.core.rate_limit import LoginRateLimiter, RateLimitExceededError, get_login_rate_limiter
 from app.core.security import create_access_token
 from app.schemas.token import Token
@@ -19,7 +18,6 @@ from app.services.user_service import (
     normalize_email,
 )
 
-logger = get_logger(__name__)
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 Users = Annotated[UserService, Depends(get_user_service)]
