@@ -1,5 +1,6 @@
 """Rendering: the files a default project gets, their hygiene, secrets, and static checks."""
 
+import itertools
 import json
 import re
 import shlex
@@ -101,6 +102,9 @@ def test_no_template_debris_and_no_empty_files(projects: Projects, variant: str)
     assert [f for f in files if f.stat().st_size == 0] == []
     debris = []
     for path in files:
+        if JINJA_DEBRIS.search(str(path.relative_to(projects(variant)))):
+            debris.append(path)  # a file or folder name that was never rendered
+            continue
         text = path.read_text(errors="replace")
         if ".github" in path.parts:  # GitHub's own ${{ ... }} expressions belong there
             text = GITHUB_EXPRESSION.sub("", text)
@@ -362,10 +366,35 @@ def test_worker_command_is_the_same_in_compose_and_justfile(
     assert f'"{compose_command} $*"' in just_command
 
 
+@pytest.mark.parametrize("variant", variant_params())
+def test_local_recipes_start_what_compose_starts(projects: Projects, variant: str) -> None:
+    """`just api`, `just migrate` (and `just beat`, `just flower`) run compose's program and app.
+
+    Options such as host and port differ; the program, its app and subcommand must not.
+    """
+    project = projects(variant)
+    services = yaml.safe_load((project / "compose.yaml").read_text())["services"]
+    checked = []
+    for name in ("api", "worker", "migrate", "beat", "flower"):
+        if name not in services:
+            continue
+        command = services[name]["command"]
+        words = shlex.split(command) if isinstance(command, str) else command
+        program = " ".join(itertools.takewhile(lambda word: not word.startswith("--"), words))
+        recipe = run(["just", "--dry-run", name], project).stderr
+        assert program in recipe, f"`just {name}` does not run `{program}`: {recipe}"
+        checked.append(name)
+    assert {"api", "worker", "migrate"} <= set(checked)
+
+
 @pytest.mark.parametrize(
     ("answers", "message"),
     [
         ({"project_name": "   "}, "The project name cannot be empty"),
+        ({"project_name": "x" * 81}, "under 80 characters"),
+        ({"project_name": 'My "Service"'}, "double quotes or backslashes"),
+        ({"project_slug": "a" * 64}, "lowercase Python identifier"),
+        ({"project_slug": "my-service"}, "lowercase Python identifier"),
         ({"project_slug": "My Service"}, "lowercase Python identifier"),
         ({"project_slug": "1service"}, "lowercase Python identifier"),
         ({"author_email": "not-an-email"}, "valid email address"),
