@@ -22,7 +22,8 @@ def _add_request_id_header(headers: dict[str, Any], **_: Any) -> None:
 @task_prerun.connect
 def _bind_request_id(task_id: str, task: Task[Any, Any], **_: Any) -> None:
     request_id = getattr(task.request, REQUEST_ID_HEADER, None)
-    _tokens[task_id] = correlation_id.set(request_id)
+    if request_id is not None:  # unset, log lines show the "-" of a task sent outside a request
+        _tokens[task_id] = correlation_id.set(request_id)
 
 
 @task_postrun.connect

@@ -23,6 +23,8 @@ async def test_a_task_past_its_soft_time_limit_cleans_up_and_fails(
         worker.wait_for_log, "Example job for user 11 stopped by its time limit after", 10
     )
     assert "of 20 steps" in worker.log
+    # Sent outside a request, the task logs "-" for a request id.
+    assert "[-] app.tasks.example_task: Example job for user 11 stopped" in worker.log
     assert worker.process.poll() is None
 
 
