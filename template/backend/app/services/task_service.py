@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.session import get_db_session
 from app.models.task_run import TaskRun
 from app.schemas.task import TaskStatus
+from app.worker import publish
 from app.worker.celery_app import celery_app
 
 
@@ -31,8 +32,7 @@ class TaskService:
         self.session.add(task_run)
         await self.session.commit()
         try:
-            # apply_async talks to the broker synchronously: keep it off the event loop.
-            await run_in_threadpool(task.apply_async, args=args, task_id=task_id)
+            await publish.apply_async(task, args, task_id=task_id)
         except OperationalError as exc:
             await self.session.delete(task_run)
             await self.session.commit()
