@@ -1,11 +1,11 @@
 """Publish the outbox's tasks to the broker, from the API process.
 
 Woken right after a commit that queued something, and on a fixed cadence for whatever the broker
-refused while it was down. Publishing runs on the publishing threads (`app.worker.publish`) with
-the broker's short timeouts, so the event loop never waits on the broker. With several API
-processes, `SKIP LOCKED` (where the database has it) keeps two relays from sending the same row;
-a row sent twice anyway (a crash between publishing and the delete) reaches the worker twice with
-one task id, which the tasks are written to tolerate.
+refused while it was down. Publishing runs in a thread with the broker's short timeouts, so the
+event loop never waits on the broker. With several API processes, `SKIP LOCKED` (where the
+database has it) keeps two relays from sending the same row; a row sent twice anyway (a crash
+between publishing and the delete) reaches the worker twice with one task id, which the tasks are
+written to tolerate.
 """
 
 import asyncio
@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.logging import get_logger
 from app.models.outbox_message import OutboxMessage
-from app.worker import publish
 from app.worker.request_id import REQUEST_ID_HEADER
 
 logger = get_logger(__name__)
@@ -82,7 +81,7 @@ class OutboxRelay:
             )
             for message in messages:
                 try:
-                    await publish.run(self._publish, message)
+                    await asyncio.to_thread(self._publish, message)
                 except BROKER_ERRORS as exc:
                     message.publish_attempts += 1
                     message.last_error = repr(exc)
