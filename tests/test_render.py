@@ -1,9 +1,11 @@
 """Rendering: the files a default project gets, their hygiene, secrets, and static checks."""
 
+import ast
 import itertools
 import json
 import re
 import shlex
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -364,6 +366,29 @@ def test_worker_command_is_the_same_in_compose_and_justfile(
 
     # `just worker` wraps the same command in a reloader that restarts it on code changes.
     assert f'"{compose_command} $*"' in just_command
+
+
+def test_free_text_answers_arrive_intact_wherever_they_land(tmp_path: Path) -> None:
+    """Quotes, backslashes and non-ASCII letters in the free-text answers break no file."""
+    answers = {
+        "project_name": "Ünïcode's <API> & Co",
+        "description": 'Says "hi" from C:\\temp\\new, <b>bold</b> & more',
+        "author_name": 'Jo "JJ" O\'Neil',
+        "author_email": "jo+api@example.co.uk",
+    }
+    project = render(tmp_path / "project", **answers)
+
+    metadata = tomllib.loads((project / "backend/pyproject.toml").read_text())["project"]
+    assert metadata["description"] == answers["description"]
+    author = {"name": answers["author_name"], "email": answers["author_email"]}
+    assert metadata["authors"] == [author]
+    config = ast.parse((project / "backend/app/core/config.py").read_text())
+    names = {node.value for node in ast.walk(config) if isinstance(node, ast.Constant)}
+    assert answers["project_name"] in names
+    assert read_env_file(project / ".env.example")["EMAILS_FROM_NAME"] == answers["project_name"]
+    readme = (project / "README.md").read_text()
+    assert readme.startswith(f"# {answers['project_name']}\n")
+    assert answers["description"] in readme
 
 
 @pytest.mark.parametrize("variant", variant_params())
