@@ -5,8 +5,8 @@ loop. In the shared thread pool (forty threads) a burst of requests runs dozens 
 each holding the GIL for a few hundred microseconds of message building, and the event loop waits
 its turn behind them (`just bench`, figure 2: p99 lag 28 ms at 32 connections). One thread of
 their own publishes about as many tasks per second as two or four do (the GIL is the limit) and
-leaves the loop waiting for one publish at most (p99 about 1 ms). A broker that is down holds up only these calls: the rest of
-the API keeps the shared pool.
+leaves the loop waiting for one publish at most (p99 about 1 ms). A broker that is down holds up
+only these calls: the rest of the API keeps the shared pool.
 """
 
 import asyncio
