@@ -61,7 +61,7 @@ async def accept_without_enqueueing() -> dict[str, str]:
 
 @router.post("/enqueue", status_code=status.HTTP_202_ACCEPTED)
 async def accept_and_enqueue() -> dict[str, str]:
-    """As the README shows: `.delay()` on the publishing threads (`app.worker.publish`)."""
+    """As the README shows: `.delay()` on the publishing thread (`app.worker.publish`)."""
     result = await publish.delay(noop)
     return {"task_id": result.id}
 

@@ -25,7 +25,7 @@ _executor = ThreadPoolExecutor(max_workers=PUBLISH_THREADS, thread_name_prefix="
 
 
 def _submit(call: Callable[[], Any]) -> "asyncio.Future[Any]":
-    """`call` on a publishing thread, in this request's context (the request id goes with it)."""
+    """`call` on the publishing thread, in this request's context (the request id goes with it)."""
     context = contextvars.copy_context()
     return asyncio.get_running_loop().run_in_executor(_executor, context.run, call)
 

@@ -1,4 +1,4 @@
-"""Publishing from async code: off the event loop, on a few threads, with the request id."""
+"""Publishing from async code: off the event loop, on its own thread, with the request id."""
 
 import asyncio
 import threading
@@ -43,7 +43,7 @@ def parked_queue() -> Iterator[str]:
         Queue(name).bind(connection.default_channel).delete()
 
 
-async def test_delay_publishes_on_the_publishing_threads_with_the_request_id(
+async def test_delay_publishes_on_the_publishing_thread_with_the_request_id(
     published: Published,
 ) -> None:
     token = correlation_id.set("req-publish-1")
@@ -59,7 +59,7 @@ async def test_delay_publishes_on_the_publishing_threads_with_the_request_id(
     assert headers["argsrepr"] == "(1, 1)"
 
 
-async def test_a_burst_of_publishes_shares_the_few_publishing_threads(
+async def test_a_burst_of_publishes_shares_the_publishing_thread(
     published: Published, parked_queue: str
 ) -> None:
     results = await asyncio.gather(
