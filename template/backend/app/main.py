@@ -19,6 +19,7 @@ from app.core.logging import configure_logging
 from app.core.rate_limit import get_login_rate_limiter
 from app.db.session import SessionFactory, engine
 from app.services.outbox_relay import OutboxRelay
+from app.worker import publish
 from app.worker.celery_app import celery_app
 
 # Request ids from a proxy are kept when they are plain tokens; anything else is replaced, so a
@@ -35,6 +36,7 @@ async def lifespan(application: FastAPI) -> AsyncIterator[None]:
     relay.start()
     yield
     await relay.stop()
+    await publish.aclose()
     await get_login_rate_limiter().aclose()
     await engine.dispose()
 

@@ -6,6 +6,7 @@ from kombu import Queue
 
 from app.core.config import get_settings
 from app.tasks.example_task import run_example_job, send_welcome_email
+from app.worker import publish
 from app.worker.celery_app import celery_app, queue_names
 
 
@@ -31,6 +32,18 @@ def test_each_task_lands_on_its_queue() -> None:
     send_welcome_email.delay(1)
     run_example_job.delay(1, 1)
     run_example_job.delay(1, 1)
+
+    after = queued_messages()
+    assert after["emails"] - before["emails"] == 1
+    assert after["default"] - before["default"] == 2
+
+
+async def test_each_task_lands_on_its_queue_from_async_code() -> None:
+    before = queued_messages()
+
+    await publish.delay(send_welcome_email, 1)
+    await publish.delay(run_example_job, 1, 1)
+    await publish.delay(run_example_job, 1, 1)
 
     after = queued_messages()
     assert after["emails"] - before["emails"] == 1

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from app.db.session import SessionFactory
 from app.models.task_run import TaskRun
 from app.models.user import User
-from app.tasks.example_task import run_example_job
+from app.worker import publish
 from tests.support.users import auth_headers
 
 
@@ -75,10 +75,10 @@ async def test_a_broker_outage_answers_503_and_leaves_no_record(
 ) -> None:
     headers = await auth_headers(client, unique_email)
 
-    def broker_down(*_: object, **__: object) -> None:
+    async def broker_down(*_: object, **__: object) -> None:
         raise OperationalError("Connection refused")
 
-    monkeypatch.setattr(run_example_job, "apply_async", broker_down)
+    monkeypatch.setattr(publish, "apply_async", broker_down)
 
     response = await client.post("/api/v1/tasks/example", json={"steps": 1}, headers=headers)
 
