@@ -1,5 +1,6 @@
 """The ASGI application: `uvicorn app.main:app`."""
 
+import gc
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -34,6 +35,9 @@ async def lifespan(application: FastAPI) -> AsyncIterator[None]:
     )
     application.state.outbox_relay = relay
     relay.start()
+    # What exists once the app is up (modules, routes, settings) lives as long as the process:
+    # the garbage collector need not walk it again on every collection (`just bench`, figure 1).
+    gc.freeze()
     yield
     await relay.stop()
     await publish.aclose()
