@@ -42,7 +42,8 @@ DEFAULTS: dict[str, Any] = {
 TRACES: dict[tuple[str, Any], str] = {
     ("database", "postgresql"): r"(?i)postgres|asyncpg|\bdb-data\b",
     ("database", "sqlite"): r"(?i)sqlite",
-    ("broker", "rabbitmq"): r"(?i)rabbit|amqp",
+    # amqp:// URLs, not Celery's `app.amqp` (its messaging layer, whatever the broker).
+    ("broker", "rabbitmq"): r"(?i)rabbit|amqps?://|pyamqp",
     ("use_beat", True): r"(?i)\bbeat\b|beat_schedule|purge",
     ("use_flower", True): r"(?i)flower",
     ("ci", "github"): r"\.github|dependabot|GitHub Actions",
