@@ -18,6 +18,8 @@ from alembic import command
 from alembic.config import Config
 from asgi_lifespan import LifespanManager
 from celery import Celery
+from celery.contrib.testing.worker import start_worker
+from celery.worker import WorkController
 from httpx import ASGITransport, AsyncClient
 from kombu.utils.url import maybe_sanitize_url
 from sqlalchemy.engine import URL
@@ -165,6 +167,15 @@ def worker_process(
         yield worker
     finally:
         worker.stop()
+
+
+@pytest.fixture(scope="module")
+def celery_worker(mailbox: Mailbox) -> Iterator[WorkController]:
+    """A real worker in a thread of this process (`start_worker`), stopped after the module."""
+    from app.worker.celery_app import celery_app
+
+    with start_worker(celery_app, pool="solo", perform_ping_check=False) as worker:
+        yield worker
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,22 +1,13 @@
 """Example tasks run by a real worker (in a thread) on the real broker, database and SMTP."""
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from celery.worker import WorkController
 
 from app.tasks.example_task import run_example_job, send_welcome_email
-from app.worker.celery_app import celery_app
 from tests.support.mailbox import Mailbox
 from tests.support.users import create_user
-
-
-@pytest.fixture(scope="module")
-def celery_worker(mailbox: Mailbox) -> Iterator[WorkController]:
-    with start_worker(celery_app, pool="solo", perform_ping_check=False) as worker:
-        yield worker
 
 
 async def test_sends_the_welcome_email_to_the_user(
