@@ -179,8 +179,8 @@ def celery_worker(mailbox: Mailbox) -> Iterator[WorkController]:
     with start_worker(celery_app, pool="solo", perform_ping_check=False) as worker:
         yield worker
         # start_worker stops the worker with a flag that its event loop reads between two polls,
-        # and gives it 10 s. On RabbitMQ a poll can last until the next AMQP heartbeat check, up
-        # to 10 s away: raise the flag here and wake the loop, so that it reads the flag at once.
+        # and gives it 10 s. With broker heartbeats a poll can last until the next heartbeat
+        # check, up to 10 s away: raise the flag here and wake the loop to read it at once.
         stopping: Any = worker_state  # celery-types: the flag is None, the hub has no call_soon
         stopping.should_terminate = 0
         hub: Any = worker.hub
