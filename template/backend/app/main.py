@@ -1,6 +1,5 @@
 """The ASGI application: `uvicorn app.main:app`."""
 
-import gc
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,10 +17,7 @@ from app.api.v1.router import api_router
 from app.core.config import get_settings
 from app.core.logging import configure_logging
 from app.core.rate_limit import get_login_rate_limiter
-from app.db.session import SessionFactory, engine
-from app.services.outbox_relay import OutboxRelay
-from app.worker import publish
-from app.worker.celery_app import celery_app
+from app.db.session import engine
 
 # Request ids from a proxy are kept when they are plain tokens; anything else is replaced, so a
 # client cannot write arbitrary text into the logs.
@@ -30,17 +26,7 @@ REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 @asynccontextmanager
 async def lifespan(application: FastAPI) -> AsyncIterator[None]:
-    relay = OutboxRelay(
-        SessionFactory, celery_app, interval_seconds=get_settings().outbox_relay_interval_seconds
-    )
-    application.state.outbox_relay = relay
-    relay.start()
-    # What exists once the app is up (modules, routes, settings) lives as long as the process:
-    # the garbage collector need not walk it again on every collection (`just bench`, figure 1).
-    gc.freeze()
     yield
-    await relay.stop()
-    await publish.aclose()
     await get_login_rate_limiter().aclose()
     await engine.dispose()
 

@@ -11,7 +11,7 @@ import secrets
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import redis
@@ -26,10 +26,13 @@ from httpx import ASGITransport, AsyncClient
 from kombu.utils.url import maybe_sanitize_url
 from sqlalchemy.engine import URL
 
-from app.core.config import Settings
+from app.core.config import Settings, get_settings
 from tests.support import database as test_database
 from tests.support.mailbox import Mailbox, running_smtp_server
 from tests.support.processes import BACKEND_DIR, CeleryProcess, free_port
+
+if TYPE_CHECKING:  # imported in fixtures: the app reads its settings once, isolated first
+    from app.services.outbox_relay import OutboxRelay
 
 RUN_ID = uuid.uuid4().hex[:10]
 
@@ -116,10 +119,7 @@ def mailbox() -> Iterator[Mailbox]:
 
 @pytest.fixture(scope="session")
 async def client() -> AsyncIterator[AsyncClient]:
-    """An HTTP client talking to the ASGI app in this process, started as a server starts it.
-
-    The lifespan runs too, so the outbox relay publishes what requests queue.
-    """
+    """An HTTP client talking to the ASGI app in this process, started as a server starts it."""
     from app.main import app
 
     async with (
@@ -129,19 +129,48 @@ async def client() -> AsyncIterator[AsyncClient]:
         yield http
 
 
+class InProcessRelay:
+    """The outbox relay as `python -m app.services.outbox_relay` runs it, in this event loop."""
+
+    def __init__(self) -> None:
+        self._running: tuple[OutboxRelay, asyncio.Task[None]] | None = None
+
+    def start(self) -> None:
+        from app.db.session import SessionFactory
+        from app.services.outbox_relay import OutboxRelay
+        from app.worker.celery_app import celery_app
+
+        interval = get_settings().outbox_relay_interval_seconds
+        relay = OutboxRelay(SessionFactory, celery_app, interval_seconds=interval)
+        self._running = relay, asyncio.create_task(relay.run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        if self._running is not None:
+            relay, runner = self._running
+            relay.stop()
+            await runner
+            self._running = None
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def outbox_relay(database: URL) -> AsyncIterator[InProcessRelay]:
+    """The relay publishes what requests queue, for as long as the session runs."""
+    relay = InProcessRelay()
+    relay.start()
+    yield relay
+    await relay.stop()
+
+
 @pytest.fixture
-async def paused_outbox_relay(client: AsyncClient) -> AsyncIterator[None]:
-    """Keep the in-process app's outbox relay from relaying during the test.
+async def paused_outbox_relay(outbox_relay: InProcessRelay) -> AsyncIterator[None]:
+    """Keep this process's outbox relay from relaying during the test.
 
     It shares this run's database: left running, it would also publish rows that a test means
     another process to relay, or to leave where they are.
     """
-    from app.main import app
-
-    relay = app.state.outbox_relay
-    await relay.stop()
+    await outbox_relay.stop()
     yield
-    relay.start()
+    outbox_relay.start()
 
 
 @pytest.fixture

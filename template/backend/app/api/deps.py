@@ -1,13 +1,12 @@
-"""Dependencies shared by endpoints: the current user from the bearer token, the outbox relay."""
+"""Dependencies shared by endpoints: the current user from the bearer token."""
 
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, status
 from fastapi.security import OAuth2PasswordBearer
 
 from app.core.security import decode_access_token
 from app.models.user import User
-from app.services.outbox_relay import OutboxRelay
 from app.services.user_service import UserService, get_user_service
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/login")
@@ -32,9 +31,3 @@ async def get_current_user(
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
-
-
-def get_outbox_relay(request: Request) -> OutboxRelay:
-    """The relay the app started in its lifespan (see `app.main`)."""
-    relay: OutboxRelay = request.app.state.outbox_relay
-    return relay

@@ -1,29 +1,38 @@
-"""Publish the outbox's tasks to the broker, from the API process.
+"""Publish the tasks committed to the outbox: `python -m app.services.outbox_relay`.
 
-Woken right after a commit that queued something, and on a fixed cadence for whatever the broker
-refused while it was down. Publishing runs in a thread with the broker's short timeouts, so the
-event loop never waits on the broker. With several API processes, `SKIP LOCKED` (where the
-database has it) keeps two relays from sending the same row; a row sent twice anyway (a crash
-between publishing and the delete) reaches the worker twice with one task id, which the tasks are
-written to tolerate.
+Requests only write outbox rows (`app.services.outbox`); this process sends them with Celery, so
+no request waits on the broker and a broker outage delays tasks instead of losing them. It wakes
+when a transaction that added rows commits (PostgreSQL notifies it; on SQLite it polls), and
+retries what the broker refused on a fixed cadence. Several relays may run: `SKIP LOCKED` (where
+the database has it) keeps two from sending the same row. A relay that dies between publishing a
+batch and deleting it sends the batch again, with the same task ids: tasks are written to
+tolerate a second delivery.
 """
 
+import argparse
 import asyncio
-import contextlib
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any
 
 from celery import Celery
 from kombu.exceptions import OperationalError
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.logging import get_logger
+from app.core.config import get_settings
+from app.core.logging import configure_logging, get_logger
+from app.db.session import SessionFactory, notifications
 from app.models.outbox_message import OutboxMessage
+from app.worker.celery_app import celery_app
 from app.worker.request_id import REQUEST_ID_HEADER
 
 logger = get_logger(__name__)
 
 BATCH_SIZE = 100
+# The channel the outbox table's trigger notifies (alembic revision 0004, PostgreSQL only).
+CHANNEL = "outbox_messages"
 BROKER_ERRORS = (OperationalError, OSError)
 
 
@@ -33,45 +42,56 @@ class OutboxRelay:
         session_factory: Callable[[], AsyncSession],
         celery: Celery,
         interval_seconds: float,
+        heartbeat: Path | None = None,
     ) -> None:
         self._session_factory = session_factory
         self._celery = celery
         self._interval = interval_seconds
-        self._wakeup = asyncio.Event()
-        self._runner: asyncio.Task[None] | None = None
+        self._heartbeat = heartbeat
         self._broker_down = False
+        self._stopping = False
+        self._idle: asyncio.Task[None] | None = None
 
-    def notify(self) -> None:
-        """Something was committed to the outbox: relay it now rather than at the next tick."""
-        self._wakeup.set()
-
-    def start(self) -> None:
-        self._runner = asyncio.create_task(self._run(), name="outbox-relay")
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            self._runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._runner
-
-    async def _run(self) -> None:
-        while True:
-            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow the cancellation
-            # that stop() sends, and the relay would never stop.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._interval):
-                    await self._wakeup.wait()
-            self._wakeup.clear()
+    async def run(self) -> None:
+        """Relay until `stop()`; a lost database connection is retried every interval."""
+        logger.info("Outbox relay started")
+        while not self._stopping:
             try:
-                while await self.relay_pending() == BATCH_SIZE:
-                    pass
+                async with notifications(CHANNEL) as wait_for_commit:
+                    while not self._stopping:
+                        while await self.relay_pending() == BATCH_SIZE:
+                            pass
+                        if self._heartbeat is not None:
+                            self._heartbeat.touch()
+                        await self._idle_until(wait_for_commit(self._interval))
             except Exception:
-                # The database is down, or something unexpected: rows stay, the next tick retries.
+                # The database is down, or something unexpected: rows stay, the next try sends them.
                 logger.exception("Outbox relay failed; retrying in %s s", self._interval)
+                await self._idle_until(asyncio.sleep(self._interval))
+        logger.info("Outbox relay stopped")
+
+    def stop(self) -> None:
+        """Finish the batch in flight, if any, then return from `run()`."""
+        self._stopping = True
+        if self._idle is not None:
+            self._idle.cancel()
+
+    async def _idle_until(self, wakeup: Coroutine[Any, Any, None]) -> None:
+        """Wait between batches, where `stop()` may cut the wait short."""
+        if self._stopping:
+            wakeup.close()
+            return
+        self._idle = asyncio.create_task(wakeup)
+        try:
+            await self._idle
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+        finally:
+            self._idle = None
 
     async def relay_pending(self) -> int:
-        """Publish waiting messages, oldest first; returns how many went out."""
-        published = 0
+        """Publish one batch of waiting messages, oldest first; returns how many went out."""
         async with self._session_factory() as session, session.begin():
             messages = await session.scalars(
                 select(OutboxMessage)
@@ -79,42 +99,82 @@ class OutboxRelay:
                 .limit(BATCH_SIZE)
                 .with_for_update(skip_locked=True)
             )
+            waiting = messages.all()
+            if not waiting:
+                return 0
+            published = self._publish(waiting)
+            if published:
+                await session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(published)))
+        if published and self._broker_down:
+            self._broker_down = False
+            logger.info("Broker reachable again: outbox relay resumed")
+        return len(published)
+
+    def _publish(self, messages: Sequence[OutboxMessage]) -> list[str]:
+        """Send each message with Celery, over one connection; returns the ids that went out."""
+        published: list[str] = []
+        with self._celery.producer_or_acquire() as producer:
             for message in messages:
+                headers = {REQUEST_ID_HEADER: message.request_id} if message.request_id else {}
                 try:
-                    await asyncio.to_thread(self._publish, message)
+                    # The task's own options apply (its queue, whether its result is stored).
+                    self._celery.tasks[message.task_name].apply_async(
+                        tuple(message.args),
+                        message.kwargs,
+                        task_id=message.id,
+                        headers=headers,
+                        producer=producer,
+                        # Fail fast: the row stays for the next try.
+                        retry=False,
+                    )
                 except BROKER_ERRORS as exc:
-                    message.publish_attempts += 1
-                    message.last_error = repr(exc)
+                    self._record_failure(message, exc)
                     self._report_broker_down(exc)
                     break
                 except Exception as exc:
                     # Not the broker: this message alone is at fault; keep it and send the rest.
-                    message.publish_attempts += 1
-                    message.last_error = repr(exc)
+                    self._record_failure(message, exc)
                     logger.exception("Outbox message %s could not be published", message.id)
                     continue
-                await session.delete(message)
-                published += 1
-        if published and self._broker_down:
-            self._broker_down = False
-            logger.info("Broker reachable again: outbox relay resumed")
+                published.append(message.id)
         return published
 
-    def _publish(self, message: OutboxMessage) -> None:
-        headers = {REQUEST_ID_HEADER: message.request_id} if message.request_id else {}
-        self._celery.send_task(
-            message.task_name,
-            args=message.args,
-            kwargs=message.kwargs,
-            task_id=message.id,
-            headers=headers,
-            # Fail fast (within the broker connection timeout): the row stays for the next tick.
-            retry=False,
-            # Nobody waits on these results: skip storing them and subscribing to them.
-            ignore_result=True,
-        )
+    @staticmethod
+    def _record_failure(message: OutboxMessage, exc: Exception) -> None:
+        message.publish_attempts += 1
+        message.last_error = repr(exc)
 
     def _report_broker_down(self, exc: Exception) -> None:
         if not self._broker_down:
             self._broker_down = True
             logger.warning("Broker unavailable, tasks wait in the outbox: %r", exc)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--heartbeat", type=Path, help="a file touched on every pass (for health checks)"
+    )
+    options = parser.parse_args()
+    configure_logging()
+    # The tasks' own modules, so each message is sent with its task's options.
+    celery_app.loader.import_default_modules()
+    relay = OutboxRelay(
+        SessionFactory,
+        celery_app,
+        interval_seconds=get_settings().outbox_relay_interval_seconds,
+        heartbeat=options.heartbeat,
+    )
+    asyncio.run(_serve(relay))
+
+
+async def _serve(relay: OutboxRelay) -> None:
+    # `docker compose stop` sends SIGTERM: stop between batches, so none is sent twice.
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, relay.stop)
+    await relay.run()
+
+
+if __name__ == "__main__":
+    main()

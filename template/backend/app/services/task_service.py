@@ -1,42 +1,29 @@
 """Starting tasks on behalf of a user, and reading their state back for that user only."""
 
-import uuid
 from typing import Annotated, Any
 
 from celery import Task
 from fastapi import Depends
 from fastapi.concurrency import run_in_threadpool
-from kombu.exceptions import OperationalError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.session import get_db_session
 from app.models.task_run import TaskRun
 from app.schemas.task import TaskStatus
-from app.worker import publish
+from app.services.outbox import enqueue_on_commit
 from app.worker.celery_app import celery_app
-
-
-class QueueUnavailableError(Exception):
-    """The broker could not take the task; nothing was started."""
 
 
 class TaskService:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def start(self, task: Task[Any, Any], user_id: int, *args: Any) -> str:
-        """Record the owner, then enqueue; the record exists before any worker can report on it."""
-        task_id = str(uuid.uuid4())
-        task_run = TaskRun(id=task_id, user_id=user_id, task_name=task.name)
-        self.session.add(task_run)
+    async def start(self, task: Task[..., Any], user_id: int, *args: Any) -> str:
+        """Record the owner and queue the task in one transaction: both or neither."""
+        task_id = enqueue_on_commit(self.session, task, *args)
+        self.session.add(TaskRun(id=task_id, user_id=user_id, task_name=task.name))
         await self.session.commit()
-        try:
-            await publish.apply_async(task, args, task_id=task_id)
-        except OperationalError as exc:
-            await self.session.delete(task_run)
-            await self.session.commit()
-            raise QueueUnavailableError(task.name) from exc
         return task_id
 
     async def status_for_owner(self, task_id: str, user_id: int) -> TaskStatus | None:

@@ -53,6 +53,8 @@ async def _send_welcome_email_once(user_id: int) -> bool:
 
 
 @celery_app.task(
+    # Fire and forget: nothing reads its result, so none is stored.
+    ignore_result=True,
     # A mail server or database that is briefly away is retried, with growing, jittered delays.
     autoretry_for=(TransientEmailError, OperationalError),
     retry_backoff=settings.email_retry_backoff_seconds,

@@ -8,7 +8,7 @@ to a real server process (the in-process app would share the test's event loop a
 
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -16,8 +16,12 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+from sqlalchemy import delete
 
+from app.db.session import SessionFactory
 from app.main import app
+from app.models.outbox_message import OutboxMessage
+from tests.conftest import InProcessRelay
 from tests.support.api_server import ApiServer
 from tests.support.users import PASSWORD
 
@@ -31,14 +35,18 @@ schema = schemathesis.openapi.from_dict(app.openapi())
 
 
 @pytest.fixture(scope="module")
-def fuzzed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
-    """The API, with kombu's in-memory broker: the jobs and emails that the generated requests
-    start go nowhere, instead of queueing up ahead of the other tests' tasks."""
-    server = ApiServer(
-        tmp_path_factory.mktemp("contract") / "api.log", CELERY_BROKER_URL="memory://"
-    )
-    yield server
-    server.stop()
+async def fuzzed_server(
+    tmp_path_factory: pytest.TempPathFactory, outbox_relay: InProcessRelay
+) -> AsyncIterator[ApiServer]:
+    """The API as a live server. The jobs and emails that the generated requests queue are
+    dropped afterwards, instead of queueing up ahead of the other tests' tasks."""
+    await outbox_relay.stop()
+    with ApiServer(tmp_path_factory.mktemp("contract") / "api.log") as server:
+        yield server
+    async with SessionFactory() as session:
+        await session.execute(delete(OutboxMessage))
+        await session.commit()
+    outbox_relay.start()
 
 
 def test_the_server_serves_the_schema_the_cases_come_from(fuzzed_server: ApiServer) -> None:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Self
 
 import pytest
 
@@ -37,6 +38,12 @@ class LoggedProcess:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, so kill() reaches every child
         )
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
 
     @property
     def log(self) -> str:
@@ -74,3 +81,18 @@ class CeleryProcess(LoggedProcess):
         self.name = f"celery {arguments[0]}"
         command = [sys.executable, "-m", "celery", "-A", "app.worker.celery_app:celery_app"]
         super().__init__([*command, *arguments], log_path, **env)
+
+
+class RelayProcess(LoggedProcess):
+    """The outbox relay, started as compose starts it; ready once it has logged so."""
+
+    name = "The outbox relay"
+
+    def __init__(self, log_path: Path, **env: str) -> None:
+        command = [sys.executable, "-m", "app.services.outbox_relay"]
+        super().__init__(command, log_path, **env)
+        try:
+            self.wait_for_log("Outbox relay started", timeout=30)
+        except BaseException:
+            self.stop()
+            raise

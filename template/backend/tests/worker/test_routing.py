@@ -2,11 +2,14 @@
 
 from typing import Any
 
+import pytest
 from kombu import Queue
 
 from app.core.config import get_settings
+from app.db.session import SessionFactory
+from app.services.outbox import enqueue_on_commit
+from app.services.outbox_relay import OutboxRelay
 from app.tasks.example_task import run_example_job, send_welcome_email
-from app.worker import publish
 from app.worker.celery_app import celery_app, queue_names
 
 
@@ -38,12 +41,17 @@ def test_each_task_lands_on_its_queue() -> None:
     assert after["default"] - before["default"] == 2
 
 
-async def test_each_task_lands_on_its_queue_from_async_code() -> None:
+@pytest.mark.usefixtures("paused_outbox_relay")
+async def test_tasks_sent_through_the_outbox_land_on_their_queue() -> None:
     before = queued_messages()
+    async with SessionFactory() as session:
+        enqueue_on_commit(session, send_welcome_email, 1)
+        enqueue_on_commit(session, run_example_job, 1, 1)
+        enqueue_on_commit(session, run_example_job, 1, 1)
+        await session.commit()
 
-    await publish.delay(send_welcome_email, 1)
-    await publish.delay(run_example_job, 1, 1)
-    await publish.delay(run_example_job, 1, 1)
+    relay = OutboxRelay(SessionFactory, celery_app, interval_seconds=1)
+    assert await relay.relay_pending() == 3
 
     after = queued_messages()
     assert after["emails"] - before["emails"] == 1

@@ -4,13 +4,14 @@ import uuid
 
 import pytest
 from httpx import AsyncClient
-from kombu.exceptions import OperationalError
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from app.db.session import SessionFactory
+from app.models.outbox_message import OutboxMessage
 from app.models.task_run import TaskRun
-from app.models.user import User
-from app.worker import publish
+from app.services.task_service import TaskService
+from app.tasks.example_task import run_example_job
 from tests.support.users import auth_headers
 
 
@@ -70,24 +71,40 @@ async def test_job_size_is_validated(client: AsyncClient, unique_email: str, ste
     assert response.json()["detail"][0]["loc"] == ["body", "steps"]
 
 
-async def test_a_broker_outage_answers_503_and_leaves_no_record(
-    client: AsyncClient, unique_email: str, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.usefixtures("paused_outbox_relay")
+async def test_a_job_is_recorded_and_queued_in_one_transaction(
+    client: AsyncClient, unique_email: str
 ) -> None:
+    """The run and its outbox row commit together: the broker need not be up to accept a job."""
     headers = await auth_headers(client, unique_email)
-
-    async def broker_down(*_: object, **__: object) -> None:
-        raise OperationalError("Connection refused")
-
-    monkeypatch.setattr(publish, "apply_async", broker_down)
 
     response = await client.post("/api/v1/tasks/example", json={"steps": 1}, headers=headers)
 
-    assert response.status_code == 503
-    assert response.headers["Retry-After"] == "5"
+    assert response.status_code == 202
+    task_id = response.json()["task_id"]
     async with SessionFactory() as session:
-        user_id = await session.scalar(select(User.id).where(User.email == unique_email))
-        runs = await session.scalar(select(func.count()).where(TaskRun.user_id == user_id))
-    assert runs == 0
+        run = await session.get(TaskRun, task_id)
+        message = await session.get(OutboxMessage, task_id)
+        assert run is not None
+        assert message is not None
+        assert message.task_name == run.task_name == run_example_job.name
+        await session.delete(message)
+        await session.commit()
+
+
+async def queued_in_outbox() -> int:
+    async with SessionFactory() as session:
+        return await session.scalar(select(func.count()).select_from(OutboxMessage)) or 0
+
+
+@pytest.mark.usefixtures("paused_outbox_relay")
+async def test_a_job_that_cannot_be_recorded_is_not_queued() -> None:
+    before = await queued_in_outbox()
+    async with SessionFactory() as session:
+        with pytest.raises(IntegrityError):  # no such user: the run's foreign key fails
+            await TaskService(session).start(run_example_job, 2**31 - 1, 1)
+
+    assert await queued_in_outbox() == before
 
 
 @pytest.mark.parametrize("task_id", ["not-a-uuid", "ab%00cd", "x" * 1000])

@@ -5,12 +5,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
 
-from app.api.deps import CurrentUser, get_outbox_relay
+from app.api.deps import CurrentUser
 from app.core.rate_limit import LoginRateLimiter, RateLimitExceededError, get_login_rate_limiter
 from app.core.security import create_access_token
 from app.schemas.token import Token
 from app.schemas.user import UserCreate, UserRead
-from app.services.outbox_relay import OutboxRelay
 from app.services.user_service import (
     EmailAlreadyRegisteredError,
     UserService,
@@ -21,7 +20,6 @@ from app.services.user_service import (
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 Users = Annotated[UserService, Depends(get_user_service)]
-Relay = Annotated[OutboxRelay, Depends(get_outbox_relay)]
 
 
 @router.post(
@@ -30,10 +28,10 @@ Relay = Annotated[OutboxRelay, Depends(get_outbox_relay)]
     status_code=status.HTTP_201_CREATED,
     responses={status.HTTP_409_CONFLICT: {"description": "Email already registered"}},
 )
-async def register(user_in: UserCreate, users: Users, outbox_relay: Relay) -> UserRead:
+async def register(user_in: UserCreate, users: Users) -> UserRead:
     """Create an account; its welcome email is queued in the same transaction.
 
-    The response never waits for the broker: the relay publishes the email task once it can.
+    The response never waits for the broker: the relay sends the email task once it can.
     """
     try:
         new_user = await users.register(user_in)
@@ -41,7 +39,6 @@ async def register(user_in: UserCreate, users: Users, outbox_relay: Relay) -> Us
         raise HTTPException(
             status_code=status.HTTP_409_CONFLICT, detail="Email already registered"
         ) from None
-    outbox_relay.notify()
     return UserRead.model_validate(new_user)
 
 

@@ -1,0 +1,84 @@
+"""The API dies right after a commit, before the relay has sent what it queued: nothing is lost.
+
+A task queued with `enqueue_on_commit` is a row committed with the change; whichever relay runs
+next sends it, once.
+"""
+
+import asyncio
+import time
+from typing import Any, cast
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from app.db.session import SessionFactory
+from app.models.outbox_message import OutboxMessage
+from app.worker.celery_app import celery_app
+from tests.faults.conftest import StartWorker
+from tests.support.api_server import ApiServer
+from tests.support.mailbox import Mailbox
+from tests.support.processes import RelayProcess
+from tests.support.users import PASSWORD
+
+pytestmark = pytest.mark.usefixtures("paused_outbox_relay")  # no relay but the one started here
+
+
+async def sign_up_and_start_a_job(http: httpx.AsyncClient, email: str) -> tuple[int, str]:
+    registered = await http.post(
+        "/api/v1/auth/register", json={"email": email, "password": PASSWORD}
+    )
+    assert registered.status_code == 201, registered.text
+    login = await http.post("/api/v1/auth/login", data={"username": email, "password": PASSWORD})
+    headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    started = await http.post("/api/v1/tasks/example", json={"steps": 1}, headers=headers)
+    assert started.status_code == 202, started.text
+    return int(registered.json()["id"]), started.json()["task_id"]
+
+
+async def waiting_in_outbox() -> int:
+    async with SessionFactory() as session:
+        return await session.scalar(select(func.count()).select_from(OutboxMessage)) or 0
+
+
+def wait_until_the_broker_is_drained(timeout: float) -> None:
+    """Until no message waits in the project's queues (each is with the worker, or done)."""
+    deadline = time.monotonic() + timeout
+    with celery_app.connection_for_write() as connection:
+        queues = [queue.bind(connection.default_channel) for queue in celery_app.conf.task_queues]
+        # kombu types this str | None; a declare answers (name, messages, consumers).
+        while any(cast(Any, queue.queue_declare()).message_count for queue in queues):
+            assert time.monotonic() < deadline, "tasks still wait on the broker"
+            time.sleep(0.1)
+
+
+async def test_tasks_committed_before_the_api_was_killed_run_once(
+    mailbox: Mailbox, start_worker: StartWorker, tmp_path: Any, unique_email: str
+) -> None:
+    with ApiServer(tmp_path / "api.log") as api:
+        async with httpx.AsyncClient(base_url=api.url, timeout=10) as http:
+            user_id, task_id = await sign_up_and_start_a_job(http, unique_email)
+        api.kill()  # SIGKILL: nothing of the process runs after its responses
+    assert await waiting_in_outbox() == 2
+
+    worker = start_worker()
+    with ApiServer(tmp_path / "api-restarted.log") as api, RelayProcess(tmp_path / "relay.log"):
+        await asyncio.to_thread(mailbox.wait_for, unique_email, 30)
+        await asyncio.to_thread(worker.wait_for_log, f"run_example_job[{task_id}] succeeded", 30)
+        async with httpx.AsyncClient(base_url=api.url, timeout=10) as http:
+            login = await http.post(
+                "/api/v1/auth/login", data={"username": unique_email, "password": PASSWORD}
+            )
+            headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+            status = await http.get(f"/api/v1/tasks/{task_id}", headers=headers)
+        assert status.json()["state"] == "SUCCESS"
+
+        # Everything the relay sent has reached the worker and finished: a duplicate would show.
+        assert await waiting_in_outbox() == 0
+        await asyncio.to_thread(wait_until_the_broker_is_drained, 30)
+        await asyncio.to_thread(worker.wait_for_log, " succeeded in ", 30, 2)
+
+    assert len(mailbox.to(unique_email)) == 1
+    assert worker.log.count(f"Welcome email sent to user {user_id}") == 1
+    assert worker.log.count(f"run_example_job[{task_id}] received") == 1
+    assert worker.log.count(" received") == 2
