@@ -43,7 +43,7 @@ def local_service_urls(broker: str) -> dict[str, str]:
     }
 
 
-LONG_RUNNING = ("worker", "api", "beat", "flower")
+LONG_RUNNING = ("worker", "relay", "api", "beat", "flower")
 
 
 def free_port() -> int:
@@ -94,6 +94,7 @@ class ComposeServices:
         self.hostname = f"compose-check-{self.suffix}"
         self.ports = {"8000": str(free_port()), "5555": str(free_port())}
         self.schedule = workdir / "celerybeat-schedule"
+        self.heartbeat = workdir / "outbox-relay-heartbeat"
         self.database_url = self._database_url()
 
     def _database_url(self) -> str:
@@ -120,10 +121,12 @@ class ComposeServices:
         return env
 
     def localize(self, text: str) -> str:
-        """Bind to loopback on free ports, and keep beat's schedule file in the work folder."""
+        """Bind to loopback on free ports; beat's schedule and the relay's heartbeat go in the
+        work folder."""
         text = text.replace("0.0.0.0", "127.0.0.1").replace(
             "/tmp/celerybeat-schedule", str(self.schedule)
         )
+        text = text.replace("/tmp/outbox-relay-heartbeat", str(self.heartbeat))
         for port, free in self.ports.items():
             text = re.sub(rf"(--port[= ]|127\.0\.0\.1:){port}\b", rf"\g<1>{free}", text)
         return text

@@ -19,7 +19,7 @@ def test_every_compose_service_starts_and_passes_its_healthcheck(
 
     started = ComposeServices(projects(variant), answers, tmp_path).check_all()
 
-    expected = ["worker", "api"]
+    expected = ["worker", "relay", "api"]
     expected += ["beat"] if answers["use_beat"] else []
     expected += ["flower"] if answers["use_flower"] else []
     assert started == expected

@@ -13,6 +13,7 @@ import yaml
 
 from tests.conftest import Projects
 from tests.helpers import TEMPLATE_ROOT, read_env_file, render, run
+from tests.public_api import check_project, python_files
 from tests.variants import TRACES, VARIANTS, answers_of, variant_params
 
 JINJA_DEBRIS = re.compile(r"\{\{|\{%|\{#|%\}|#\}")
@@ -53,6 +54,7 @@ REQUIRED_RECIPES = [
     "stop",
     "logs",
     "worker",
+    "relay",
     "api",
     "dev",
     "test",
@@ -94,7 +96,7 @@ def test_default_project_has_the_documented_layout(default_project: Path) -> Non
     missing = [name for name in EXPECTED_FILES if not (default_project / name).is_file()]
     assert missing == []
     migrations = list((default_project / "backend/alembic/versions").glob("*.py"))
-    assert len(migrations) == 3
+    assert len(migrations) == 4  # the fourth, PostgreSQL's outbox notification, is default only
 
 
 @pytest.mark.parametrize("variant", variant_params())
@@ -208,6 +210,17 @@ def test_each_project_gets_its_own_secrets(tmp_path: Path, variant: str) -> None
 @pytest.mark.parametrize("variant", variant_params())
 def test_project_passes_lint_format_and_type_checks(projects: Projects, variant: str) -> None:
     run(["just", "lint"], projects(variant))
+
+
+@pytest.mark.parametrize("variant", variant_params())
+def test_generated_code_uses_only_public_library_api(projects: Projects, variant: str) -> None:
+    """No internals of Celery, kombu, redis-py or Starlette: no private imports or attributes, no
+    transport, channel or result-backend subclasses, no hand-built messages (tests/public_api.py
+    states the rule; tests/test_public_api.py shows it catching each kind)."""
+    project = projects(variant)
+    assert len(python_files(project)) > 20  # the virtualenv skipped, the project's code not
+    violations = check_project(project)
+    assert not violations, "\n".join(["Library internals used:", *violations])
 
 
 @pytest.mark.parametrize("variant", variant_params())
@@ -328,7 +341,7 @@ def test_compose_file_is_valid_and_wires_the_stack(projects: Projects, variant: 
     )
     services = yaml.safe_load(compose_file.read_text())["services"]
 
-    expected = {"api", "worker", "migrate", "redis", "mailpit"}
+    expected = {"api", "relay", "worker", "migrate", "redis", "mailpit"}
     expected |= {"db"} if answers["database"] == "postgresql" else set()
     expected |= {"rabbitmq"} if answers["broker"] == "rabbitmq" else set()
     expected |= {"beat"} if answers["use_beat"] else set()
@@ -337,7 +350,7 @@ def test_compose_file_is_valid_and_wires_the_stack(projects: Projects, variant: 
     assert [name for name, service in services.items() if "healthcheck" not in service] == [
         "migrate"
     ]
-    for name in expected & {"api", "worker", "beat", "flower"}:
+    for name in expected & {"api", "relay", "worker", "beat", "flower"}:
         conditions = {dep["condition"] for dep in services[name]["depends_on"].values()}
         assert conditions <= {"service_healthy", "service_completed_successfully"}
         assert services[name]["depends_on"]["migrate"]["condition"] == (
@@ -400,7 +413,7 @@ def test_local_recipes_start_what_compose_starts(projects: Projects, variant: st
     project = projects(variant)
     services = yaml.safe_load((project / "compose.yaml").read_text())["services"]
     checked = []
-    for name in ("api", "worker", "migrate", "beat", "flower"):
+    for name in ("api", "relay", "worker", "migrate", "beat", "flower"):
         if name not in services:
             continue
         command = services[name]["command"]
@@ -409,7 +422,7 @@ def test_local_recipes_start_what_compose_starts(projects: Projects, variant: st
         recipe = run(["just", "--dry-run", name], project).stderr
         assert program in recipe, f"`just {name}` does not run `{program}`: {recipe}"
         checked.append(name)
-    assert {"api", "worker", "migrate"} <= set(checked)
+    assert {"api", "relay", "worker", "migrate"} <= set(checked)
 
 
 @pytest.mark.parametrize(

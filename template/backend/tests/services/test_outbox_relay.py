@@ -1,6 +1,7 @@
 """The outbox relay: a task queued with a change is published once the broker takes it."""
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from celery import Celery
@@ -13,7 +14,7 @@ from app.services.outbox_relay import OutboxRelay
 from app.worker.celery_app import celery_app
 from tests.conftest import WorkerProcess
 from tests.support.mailbox import Mailbox
-from tests.support.processes import free_port
+from tests.support.processes import RelayProcess, free_port
 from tests.support.users import register
 
 
@@ -61,3 +62,13 @@ async def test_a_refused_message_stays_until_the_broker_takes_it(
     assert await pending_for(user_id) == []
     await asyncio.to_thread(mailbox.wait_for, unique_email, 30)
     assert len(mailbox.to(unique_email)) == 1
+
+
+@pytest.mark.usefixtures("paused_outbox_relay")
+def test_the_relay_process_stops_between_batches_on_sigterm(tmp_path: Path) -> None:
+    relay = RelayProcess(tmp_path / "relay.log")
+
+    relay.stop()
+
+    assert relay.process.returncode == 0
+    assert "Outbox relay stopped" in relay.log
