@@ -13,7 +13,7 @@ from app.core.config import get_settings
 password_hash = PasswordHash((Argon2Hasher(),))
 
 
-# Argon2 is deliberately slow (about 0.1 s), so these run in a worker thread: the event loop
+# Argon2 is deliberately slow, so these run in a worker thread: the event loop
 # keeps serving other requests meanwhile.
 
 

@@ -6,6 +6,7 @@ next sends it, once.
 
 import asyncio
 import time
+from pathlib import Path
 from typing import Any, cast
 
 import httpx
@@ -53,7 +54,7 @@ def wait_until_the_broker_is_drained(timeout: float) -> None:
 
 
 async def test_tasks_committed_before_the_api_was_killed_run_once(
-    mailbox: Mailbox, start_worker: StartWorker, tmp_path: Any, unique_email: str
+    mailbox: Mailbox, start_worker: StartWorker, tmp_path: Path, unique_email: str
 ) -> None:
     with ApiServer(tmp_path / "api.log") as api:
         async with httpx.AsyncClient(base_url=api.url, timeout=10) as http:

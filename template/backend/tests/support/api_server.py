@@ -6,7 +6,6 @@ test's event loop and database engine, a server does not.
 
 import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -16,24 +15,14 @@ from tests.support.processes import LoggedProcess, free_port
 
 
 class ApiServer(LoggedProcess):
-    """Started on creation, ready once GET /health answers; `env` is added to this process's.
-
-    `app` and `options` let the benchmarks serve their own app with compose's uvicorn options.
-    """
+    """Started on creation, ready once GET /health answers; `env` is added to this process's."""
 
     name = "The API"
 
-    def __init__(
-        self,
-        log_path: Path,
-        *,
-        app: str = "app.main:app",
-        options: Sequence[str] = (),
-        **env: str,
-    ) -> None:
+    def __init__(self, log_path: Path, **env: str) -> None:
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
-        command = [sys.executable, "-m", "uvicorn", app, *options]
+        command = [sys.executable, "-m", "uvicorn", "app.main:app"]
         command += ["--host", "127.0.0.1", "--port", str(port)]
         super().__init__(command, log_path, **env)
         try:
