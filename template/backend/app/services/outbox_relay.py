@@ -95,7 +95,9 @@ class OutboxRelay:
         async with self._session_factory() as session, session.begin():
             messages = await session.scalars(
                 select(OutboxMessage)
-                .order_by(OutboxMessage.created_at)
+                # Messages that failed go behind the others: a few that always fail (a task
+                # renamed since) cannot hold up the rest.
+                .order_by(OutboxMessage.publish_attempts, OutboxMessage.created_at)
                 .limit(BATCH_SIZE)
                 .with_for_update(skip_locked=True)
             )

@@ -1,6 +1,7 @@
 """The outbox relay: a task queued with a change is published once the broker takes it."""
 
 import asyncio
+import uuid
 from pathlib import Path
 
 import pytest
@@ -72,3 +73,27 @@ def test_the_relay_process_stops_between_batches_on_sigterm(tmp_path: Path) -> N
 
     assert relay.process.returncode == 0
     assert "Outbox relay stopped" in relay.log
+
+
+@pytest.mark.usefixtures("paused_outbox_relay")
+async def test_a_message_that_cannot_be_sent_is_kept_and_holds_up_nothing(
+    client: AsyncClient, unique_email: str
+) -> None:
+    async with SessionFactory() as session:
+        session.add(
+            OutboxMessage(id=str(uuid.uuid4()), task_name="app.tasks.renamed", args=[], kwargs={})
+        )
+        await session.commit()
+    user = await register(client, unique_email)
+    relay = OutboxRelay(SessionFactory, celery_app, interval_seconds=1)
+
+    assert await relay.relay_pending() == 1  # the welcome email
+    assert await pending_for(int(str(user["id"]))) == []
+    async with SessionFactory() as session:
+        [kept] = await session.scalars(
+            select(OutboxMessage).where(OutboxMessage.task_name == "app.tasks.renamed")
+        )
+        assert kept.publish_attempts == 1
+        assert "app.tasks.renamed" in (kept.last_error or "")
+        await session.delete(kept)
+        await session.commit()
