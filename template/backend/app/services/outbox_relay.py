@@ -31,6 +31,7 @@ from app.worker.request_id import REQUEST_ID_HEADER
 logger = get_logger(__name__)
 
 BATCH_SIZE = 100
+LINGER_SECONDS = 0.005
 # The channel the outbox table's trigger notifies (alembic revision 0004, PostgreSQL only).
 CHANNEL = "outbox_messages"
 BROKER_ERRORS = (OperationalError, OSError)
@@ -59,10 +60,15 @@ class OutboxRelay:
             try:
                 async with notifications(CHANNEL) as wait_for_commit:
                     while not self._stopping:
-                        while await self.relay_pending() == BATCH_SIZE:
-                            pass
+                        sent = await self.relay_pending()
+                        while sent == BATCH_SIZE:
+                            sent = await self.relay_pending()
                         if self._heartbeat is not None:
                             self._heartbeat.touch()
+                        if sent:
+                            # Busy: let the next commits gather, so they go out in one batch
+                            # rather than a pass each. An idle relay sends a commit at once.
+                            await self._idle_until(asyncio.sleep(LINGER_SECONDS))
                         await self._idle_until(wait_for_commit(self._interval))
             except Exception:
                 # The database is down, or something unexpected: rows stay, the next try sends them.
