@@ -3,6 +3,7 @@ from urllib.parse import urlsplit
 import pytest
 from httpx import ASGITransport, AsyncClient
 
+from app.core.config import get_settings
 from app.main import create_app
 from app.worker.celery_app import celery_app
 
@@ -14,33 +15,46 @@ async def test_liveness_answers_without_checking_dependencies(client: AsyncClien
     assert response.json() == {"status": "ok"}
 
 
-async def test_readiness_checks_the_database_and_the_broker(client: AsyncClient) -> None:
+async def test_readiness_checks_the_database_and_the_result_backend(client: AsyncClient) -> None:
     response = await client.get("/health/ready")
 
     assert response.status_code == 200
-    assert response.json() == {
-        "status": "ok",
-        "checks": {"database": "ok", "broker": "ok", "results": "ok"},
-    }
+    assert response.json() == {"status": "ok", "checks": {"database": "ok", "results": "ok"}}
 
 
-async def test_readiness_names_an_unreachable_broker(
+def nowhere(url: str) -> str:
+    """The same URL, but port 9 on loopback, where nothing listens."""
+    parts = urlsplit(url)
+    credentials = parts.netloc.rpartition("@")[0]
+    netloc = f"{credentials}@127.0.0.1:9" if credentials else "127.0.0.1:9"
+    return parts._replace(netloc=netloc).geturl()
+
+
+async def test_readiness_names_an_unreachable_result_backend(
     client: AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The same broker URL, but port 9 on loopback, where nothing listens.
-    broker = urlsplit(celery_app.conf.broker_url)
-    credentials = broker.netloc.rpartition("@")[0]
-    nowhere = broker._replace(netloc=f"{credentials}@127.0.0.1:9" if credentials else "127.0.0.1:9")
-    # Celery reads CELERY_BROKER_URL from the environment before its configuration.
-    monkeypatch.setenv("CELERY_BROKER_URL", nowhere.geturl())
+    settings = get_settings()
+    monkeypatch.setattr(settings, "celery_result_backend", nowhere(settings.celery_result_backend))
 
     response = await client.get("/health/ready")
 
     assert response.status_code == 503
     assert response.json() == {
         "status": "unavailable",
-        "checks": {"database": "ok", "broker": "unavailable", "results": "ok"},
+        "checks": {"database": "ok", "results": "unavailable"},
     }
+
+
+@pytest.mark.usefixtures("paused_outbox_relay")  # it would connect to that broker too
+async def test_the_api_stays_ready_while_the_broker_is_down(
+    client: AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Celery reads CELERY_BROKER_URL from the environment before its configuration.
+    monkeypatch.setenv("CELERY_BROKER_URL", nowhere(celery_app.conf.broker_url))
+
+    response = await client.get("/health/ready")
+
+    assert response.status_code == 200
 
 
 async def test_every_response_carries_a_request_id(client: AsyncClient) -> None:
