@@ -313,3 +313,121 @@ def test_the_v0_2_0_migration_carries_edits_of_the_moved_health_test(
     assert new_path in run(["git", "grep", "-l", "^<<<<<<< "], project).stdout
     assert not (project / ".git/copier-moved").exists()
     assert list(project.rglob("*.rej")) == []
+
+
+V0_5_1 = "d0afe9dcfbefe3c83f3dd36ddb039adc40d9a4f7"  # the v0.5.1 release
+REMOVED_IN_V0_6_0 = [
+    "backend/app/worker/publish.py",
+    "backend/app/worker/redis_publisher.py",
+    "backend/app/worker/redis_transport.py",
+    "backend/app/worker/result_backend.py",
+    "backend/benchmarks",
+    "backend/tests/benchmarks",
+    "backend/tests/worker/test_publish.py",
+    "backend/tests/worker/test_result_backend.py",
+    "backend/tests/worker/test_redis_publisher.py",
+    "backend/tests/worker/test_redis_transport.py",
+]
+NOTIFICATIONS = "backend/app/services/notifications.py"
+NOTIFICATIONS_V0_5 = '''"""Notifications, written by the user."""
+
+from app.tasks.example_task import send_welcome_email
+from app.worker import publish
+
+
+async def welcome(user_id: int) -> None:
+    await publish.delay(send_welcome_email, user_id)
+'''
+NOTIFICATIONS_V0_6 = '''"""Notifications, written by the user."""
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.services.outbox import enqueue_on_commit
+from app.tasks.example_task import send_welcome_email
+
+
+async def welcome(session: AsyncSession, user_id: int) -> None:
+    enqueue_on_commit(session, send_welcome_email, user_id)
+    await session.commit()
+'''
+
+
+def test_the_v0_6_0_migration_names_user_code_importing_removed_modules(
+    template_repo: Path, tmp_path: Path
+) -> None:
+    """v0.5.1 -> v0.6.0 (this working tree): publish.py and the benchmarks went away."""
+    assert git(template_repo, "cat-file", "-t", V0_5_1).strip() == "commit", "needs the history"
+    git(template_repo, "tag", "--force", "v0.5.1", V0_5_1)
+    # v0.6.0 is v1.0.0's tree in a commit of its own: a second tag on v1.0.0's commit would be
+    # the one `git describe` names, and projects rendered at v1.0.0 would record `v0.6.0`.
+    release = git(
+        template_repo,
+        "commit-tree",
+        "v1.0.0^{tree}",
+        "-p",
+        "v1.0.0^",
+        "-m",
+        "v0.6.0: the working tree under test",
+    ).strip()
+    git(template_repo, "tag", "--force", "v0.6.0", release)
+    project = new_project(template_repo, tmp_path / "project", ref="v0.5.1")
+    backend = project / "backend"
+    for path in REMOVED_IN_V0_6_0:
+        assert (project / path).exists(), f"v0.5.1 renders {path}"
+    (project / NOTIFICATIONS).write_text(NOTIFICATIONS_V0_5)
+    edit(
+        backend / "app/api/v1/router.py",
+        "api_router.include_router(tasks.router)\n",
+        'api_router.include_router(tasks.router)\n\n\n@api_router.get("/ping")\n'
+        "async def ping() -> dict[str, str]:\n"
+        '    return {"ping": "pong"}\n',
+    )
+    # config.py changed in v0.6.0 too (the outbox comment), a few lines above this one.
+    edit(
+        backend / "app/core/config.py",
+        '    smtp_host: str = "127.0.0.1"\n',
+        '    smtp_host: str = "127.0.0.1"\n    support_email: str = "help@example.com"\n',
+    )
+    edit(
+        backend / "app/worker/publish.py",
+        "import asyncio\n",
+        "# Edited by the user: notifications publish through here.\nimport asyncio\n",
+    )
+    git(project, "add", "--all")
+    git(project, "commit", "--quiet", "-m", "User code on v0.5.1")
+    env_before = (project / ".env").read_bytes()
+
+    result = update(project, "v0.6.0")
+
+    assert answers(project)["_commit"] == "v0.6.0"
+    assert_no_conflicts(project)
+    # Copier deletes a file the template deleted even when the user had edited it: no conflict,
+    # no copy left behind. The edit survives only in git history.
+    for path in REMOVED_IN_V0_6_0:
+        assert not (project / path).exists(), f"{path} is still there"
+    status = run(["git", "status", "--porcelain"], project).stdout.splitlines()
+    assert " D backend/app/worker/publish.py" in status
+    assert (project / NOTIFICATIONS).read_text() == NOTIFICATIONS_V0_5
+    assert '@api_router.get("/ping")' in (backend / "app/api/v1/router.py").read_text()
+    config = (backend / "app/core/config.py").read_text()
+    assert 'support_email: str = "help@example.com"' in config
+    assert "The relay sends committed outbox rows" in config
+    assert "enqueue_on_commit(" in (backend / "app/services/user_service.py").read_text()
+    assert "\nrelay:\n" in (project / "justfile").read_text()
+    migration_lines = [line for line in result.stdout.splitlines() if "removed in v0.6.0" in line]
+    assert migration_lines == [
+        f"{NOTIFICATIONS}: imports app.worker.publish, removed in v0.6.0: queue tasks with "
+        "enqueue_on_commit(session, task, *args) from app.services.outbox in request code (the "
+        "relay sends them after `await session.commit()`), with task.delay(*args) in sync code"
+    ]
+    assert (project / ".env").read_bytes() == env_before
+    # Left as it is, the user's module no longer type-checks: the migration's line is the fix.
+    unfixed = run(["uv", "run", "mypy", "."], backend, check=False)
+    assert unfixed.returncode == 1
+    assert "app/services/notifications.py:" in unfixed.stdout
+
+    (project / NOTIFICATIONS).write_text(NOTIFICATIONS_V0_6)
+    run(["just", "lock"], project)
+
+    just_test(project)
+    run(["uv", "run", "mypy", "."], backend)
