@@ -13,7 +13,7 @@ import yaml
 
 from tests.conftest import Projects
 from tests.helpers import TEMPLATE_ROOT, read_env_file, render, run
-from tests.public_api import check_project, python_files
+from tests.public_api import SKIP_DIRS, check_project, python_files
 from tests.variants import TRACES, VARIANTS, answers_of, variant_params
 
 JINJA_DEBRIS = re.compile(r"\{\{|\{%|\{#|%\}|#\}")
@@ -66,19 +66,10 @@ REQUIRED_RECIPES = [
 
 
 def rendered_files(project: Path) -> list[Path]:
-    skip = {
-        ".git",
-        ".venv",
-        "__pycache__",
-        ".mypy_cache",
-        ".ruff_cache",
-        ".pytest_cache",
-        ".hypothesis",
-    }
     return [
         path
         for path in project.rglob("*")
-        if path.is_file() and not skip.intersection(path.relative_to(project).parts)
+        if path.is_file() and not SKIP_DIRS.intersection(path.relative_to(project).parts)
     ]
 
 

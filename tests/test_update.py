@@ -130,6 +130,22 @@ def assert_no_conflicts(project: Path) -> None:
     assert markers == ""
 
 
+def add_a_route_and_a_setting(backend: Path) -> None:
+    """User edits: a route in the router, a setting beside the SMTP ones."""
+    edit(
+        backend / "app/api/v1/router.py",
+        "api_router.include_router(tasks.router)\n",
+        'api_router.include_router(tasks.router)\n\n\n@api_router.get("/ping")\n'
+        "async def ping() -> dict[str, str]:\n"
+        '    return {"ping": "pong"}\n',
+    )
+    edit(
+        backend / "app/core/config.py",
+        '    smtp_host: str = "127.0.0.1"\n',
+        '    smtp_host: str = "127.0.0.1"\n    support_email: str = "help@example.com"\n',
+    )
+
+
 def answers(project: Path) -> dict[str, object]:
     loaded: dict[str, object] = yaml.safe_load((project / ".copier-answers.yml").read_text())
     return loaded
@@ -180,18 +196,7 @@ def test_user_edits_survive_the_update_and_follow_a_moved_file(
 ) -> None:
     project = new_project(template_repo, tmp_path / "project")
     backend = project / "backend"
-    edit(
-        backend / "app/api/v1/router.py",
-        "api_router.include_router(tasks.router)\n",
-        'api_router.include_router(tasks.router)\n\n\n@api_router.get("/ping")\n'
-        "async def ping() -> dict[str, str]:\n"
-        '    return {"ping": "pong"}\n',
-    )
-    edit(
-        backend / "app/core/config.py",
-        '    smtp_host: str = "127.0.0.1"\n',
-        '    smtp_host: str = "127.0.0.1"\n    support_email: str = "help@example.com"\n',
-    )
+    add_a_route_and_a_setting(backend)
     (backend / "app/services/billing.py").write_text('"""Billing, written by the user."""\n')
     edit(
         project / OLD_MAILER,
@@ -375,19 +380,8 @@ def test_the_v0_6_0_migration_names_user_code_importing_removed_modules(
     for path in REMOVED_IN_V0_6_0:
         assert (project / path).exists(), f"v0.5.1 renders {path}"
     (project / NOTIFICATIONS).write_text(NOTIFICATIONS_V0_5)
-    edit(
-        backend / "app/api/v1/router.py",
-        "api_router.include_router(tasks.router)\n",
-        'api_router.include_router(tasks.router)\n\n\n@api_router.get("/ping")\n'
-        "async def ping() -> dict[str, str]:\n"
-        '    return {"ping": "pong"}\n',
-    )
-    # config.py changed in v0.6.0 too (the outbox comment), a few lines above this one.
-    edit(
-        backend / "app/core/config.py",
-        '    smtp_host: str = "127.0.0.1"\n',
-        '    smtp_host: str = "127.0.0.1"\n    support_email: str = "help@example.com"\n',
-    )
+    # config.py changed in v0.6.0 too (the outbox comment), a few lines above the setting.
+    add_a_route_and_a_setting(backend)
     edit(
         backend / "app/worker/publish.py",
         "import asyncio\n",
