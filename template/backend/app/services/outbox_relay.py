@@ -2,11 +2,11 @@
 
 Requests only write outbox rows (`app.services.outbox`); this process sends them with Celery, so
 no request waits on the broker and a broker outage delays tasks instead of losing them. It wakes
-when a transaction that added rows commits (PostgreSQL notifies it; on SQLite it polls), and
-retries what the broker refused on a fixed cadence. Several relays may run: `SKIP LOCKED` (where
-the database has it) keeps two from sending the same row. A relay that dies between publishing a
-batch and deleting it sends the batch again, with the same task ids: tasks are written to
-tolerate a second delivery.
+when a transaction that added rows commits (or polls, where the database cannot notify it: see
+`app.db.session.notifications`), and retries what the broker refused on a fixed cadence. Several
+relays may run: `SKIP LOCKED` (where the database has it) keeps two from sending the same row. A
+relay that dies between publishing a batch and deleting it sends the batch again, with the same
+task ids: tasks are written to tolerate a second delivery.
 """
 
 import argparse
@@ -32,7 +32,7 @@ logger = get_logger(__name__)
 
 BATCH_SIZE = 100
 LINGER_SECONDS = 0.005
-# The channel the outbox table's trigger notifies (alembic revision 0004, PostgreSQL only).
+# What a commit that adds outbox rows notifies (see `notifications` in app.db.session).
 CHANNEL = "outbox_messages"
 BROKER_ERRORS = (OperationalError, OSError)
 
