@@ -309,7 +309,7 @@ def test_the_v0_2_0_migration_carries_edits_of_the_moved_health_test(
     assert not (project / old_path).exists()
     moved = (project / new_path).read_text()
     assert "async def test_docs_are_served" in moved
-    assert "async def test_readiness_checks_the_database_and_the_broker" in moved
+    assert "async def test_readiness_checks_the_database_and_the_result_backend" in moved
     # Both sides added tests at the end of the file: the user's sits in marked conflict, reported.
     assert "<<<<<<< before updating" in moved
     assert ">>>>>>> after updating" in moved
