@@ -1,0 +1,143 @@
+"""The generated `.github/workflows/update.yml`: its update step, run here as GitHub would run it.
+
+Only the step with `id: update` runs: it updates and commits on a branch of its own. The step after
+it pushes the branch and opens the pull request with `gh`, which needs GitHub; it is not run here.
+"""
+
+import subprocess
+from pathlib import Path
+
+import copier
+import pytest
+import yaml
+
+from tests.helpers import clone_working_tree, edit, git, git_init_and_commit, run
+
+pytestmark = pytest.mark.xdist_group("update_workflow")
+
+WORKFLOW = ".github/workflows/update.yml"
+
+
+@pytest.fixture(scope="module")
+def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The working tree tagged v1.0.0, then a release that changes the README, tagged v2.0.0."""
+    repo = clone_working_tree(tmp_path_factory.mktemp("template-releases") / "template")
+    git(repo, "tag", "v1.0.0")
+    edit(repo / "template/README.md.jinja", "## Requirements", "## Requirements (v2)")
+    git(repo, "commit", "--quiet", "--all", "--message", "v2: the README's requirements")
+    git(repo, "tag", "v2.0.0")
+    return repo
+
+
+def new_project(template_repo: Path, destination: Path, ref: str) -> Path:
+    copier.run_copy(
+        str(template_repo), destination, defaults=True, vcs_ref=ref, quiet=True, unsafe=False
+    )
+    git_init_and_commit(destination)
+    return destination
+
+
+def update_step(project: Path) -> str:
+    workflow = yaml.safe_load((project / WORKFLOW).read_text())
+    [step] = [step for step in workflow["jobs"]["update"]["steps"] if step.get("id") == "update"]
+    script: str = step["run"]
+    assert "${{" not in script, "the step must run outside GitHub Actions as it is"
+    return script
+
+
+def run_update_step(project: Path, tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """The step's script with bash -e, GitHub's default shell, and a file for its outputs."""
+    script = tmp_path / "update-step.sh"
+    script.write_text(update_step(project))
+    outputs = tmp_path / "github-output"
+    outputs.write_text("")
+    return run(["bash", "-e", str(script)], project, GITHUB_OUTPUT=str(outputs)), outputs
+
+
+def step_outputs(path: Path) -> dict[str, str]:
+    """Parse `$GITHUB_OUTPUT`: `name=value` lines and `name<<DELIMITER` blocks."""
+    values: dict[str, str] = {}
+    lines = iter(path.read_text().splitlines())
+    for line in lines:
+        name, block, delimiter = line.partition("<<")
+        if block and "=" not in name:
+            value: list[str] = []
+            for text in lines:
+                if text == delimiter:
+                    break
+                value.append(text)
+            values[name] = "\n".join(value)
+        else:
+            name, _, text = line.partition("=")
+            values[name] = text
+    return values
+
+
+def answers(project: Path) -> dict[str, object]:
+    loaded: dict[str, object] = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    return loaded
+
+
+def branches(project: Path) -> list[str]:
+    return git(project, "branch", "--format=%(refname:short)").split()
+
+
+def test_no_newer_release_no_branch_and_nothing_changed(
+    template_repo: Path, tmp_path: Path
+) -> None:
+    project = new_project(template_repo, tmp_path / "project", "v2.0.0")
+    head = git(project, "rev-parse", "HEAD")
+
+    result, outputs = run_update_step(project, tmp_path)
+
+    assert "No update: the project is on the template's newest release." in result.stdout
+    assert step_outputs(outputs) == {}
+    assert git(project, "status", "--porcelain") == ""
+    assert git(project, "rev-parse", "HEAD") == head
+    assert branches(project) == ["main"]
+
+
+def test_a_newer_release_is_committed_on_a_branch_for_the_pull_request(
+    template_repo: Path, tmp_path: Path
+) -> None:
+    project = new_project(template_repo, tmp_path / "project", "v1.0.0")
+    main = git(project, "rev-parse", "main")
+
+    result, outputs = run_update_step(project, tmp_path)
+
+    assert "Updated from the template: v1.0.0 -> v2.0.0" in result.stdout
+    values = step_outputs(outputs)
+    assert values["version"] == "v2.0.0"
+    assert values["branch"] == "template-update/v2.0.0"
+    assert "`copier update` from the template's v1.0.0 to v2.0.0." in values["body"]
+    assert "No conflicts." in values["body"]
+    assert git(project, "branch", "--show-current").strip() == "template-update/v2.0.0"
+    assert git(project, "status", "--porcelain") == ""
+    assert git(project, "rev-parse", "HEAD^") == main
+    assert git(project, "rev-parse", "main") == main
+    assert answers(project)["_commit"] == "v2.0.0"
+    assert "## Requirements (v2)" in (project / "README.md").read_text()
+
+
+def test_a_conflicting_edit_is_committed_with_markers_and_named_for_the_pull_request(
+    template_repo: Path, tmp_path: Path
+) -> None:
+    project = new_project(template_repo, tmp_path / "project", "v1.0.0")
+    edit(project / "README.md", "## Requirements", "## What you need")
+    git(project, "commit", "--quiet", "--all", "--message", "User edits")
+
+    result, outputs = run_update_step(project, tmp_path)
+
+    values = step_outputs(outputs)
+    assert values["version"] == "v2.0.0"
+    conflicted = [line for line in values["body"].splitlines() if line.startswith("- ")]
+    assert conflicted == ["- `README.md`"]
+    assert "No conflicts." not in values["body"]
+    assert git(project, "status", "--porcelain") == ""
+    assert run(["git", "ls-files", "--unmerged"], project).stdout == ""
+    committed = git(project, "show", "HEAD:README.md")
+    assert "<<<<<<< before updating" in committed
+    assert "## What you need" in committed
+    assert "## Requirements (v2)" in committed
+    assert answers(project)["_commit"] == "v2.0.0"
+    assert "-> v2.0.0" in result.stdout
