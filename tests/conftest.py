@@ -1,18 +1,32 @@
 """Fixtures shared by the template tests."""
 
+import functools
 import os
 import shutil
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import redis
 from filelock import FileLock
+from pytest_copie.plugin import Copie
 
-from tests.helpers import TEMPLATE_ROOT, git_init_and_commit, render, run
+from tests.helpers import TEMPLATE_ROOT, copy, git_init_and_commit, run
 from tests.variants import VARIANTS
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """pytest-copie renders the template at `--template` (the working directory by default):
+    render this repository wherever pytest is started from."""
+    config.option.template = str(TEMPLATE_ROOT)
+
+
+@pytest.fixture
+def render(copie: Copie) -> Callable[..., Path]:
+    """Render a project of this test's own: `render(database="sqlite")`."""
+    return functools.partial(copy, copie)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -62,13 +76,13 @@ def services() -> None:
 class Projects:
     """Projects rendered for this session, one per variant, each committed and installed once."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self, copie: Copie) -> None:
+        self.copie = copie
         self._rendered: dict[str, Path] = {}
 
     def __call__(self, variant: str) -> Path:
         if variant not in self._rendered:
-            project = render(self.root / variant / "my-service", **VARIANTS[variant])
+            project = copy(self.copie, **VARIANTS[variant])
             git_init_and_commit(project)
             run(["uv", "sync", "--quiet"], project / "backend")
             self._rendered[variant] = project
@@ -76,8 +90,8 @@ class Projects:
 
 
 @pytest.fixture(scope="session")
-def projects(tmp_path_factory: pytest.TempPathFactory) -> Projects:
-    return Projects(tmp_path_factory.mktemp("projects"))
+def projects(copie_session: Copie) -> Projects:
+    return Projects(copie_session)
 
 
 @pytest.fixture(scope="session")

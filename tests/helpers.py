@@ -1,11 +1,13 @@
 """Rendering the template and running commands in generated projects."""
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import copier
+from pytest_copie.plugin import Copie
 
 TEMPLATE_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ANSWERS: dict[str, Any] = {}
@@ -26,6 +28,18 @@ def command_env(**overrides: str) -> dict[str, str]:
     env.pop("VIRTUAL_ENV", None)  # the template's own venv must not leak into the project's
     env.update(overrides)
     return env
+
+
+def copy(copie: Copie, **answers: Any) -> Path:
+    """Render the working tree (uncommitted changes included) with these answers, else defaults.
+
+    pytest-copie reports a failed copy in its result; raise it, so `pytest.raises` can match it.
+    """
+    result = copie.copy(extra_answers=answers)
+    if result.exception is not None:
+        raise result.exception
+    assert result.project_dir is not None
+    return result.project_dir
 
 
 def render(destination: Path, **answers: Any) -> Path:
@@ -77,3 +91,34 @@ def read_env_file(path: Path) -> dict[str, str]:
             key, value = line.split("=", 1)
             values[key.strip()] = value.strip().strip("'\"")
     return values
+
+
+IDENTITY = ["-c", "user.name=Template Tests", "-c", "user.email=tests@example.com"]
+
+
+def git(repo: Path, *args: str) -> str:
+    return run(["git", *IDENTITY, *args], repo).stdout
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def clone_working_tree(repo: Path) -> Path:
+    """A clone of this repository with the working tree committed on top (untagged). The clone
+    keeps the history, so earlier commits render too."""
+    run(["git", "clone", "--quiet", "--no-tags", str(TEMPLATE_ROOT), str(repo)], TEMPLATE_ROOT)
+    git(repo, "rm", "-r", "--quiet", ".")
+    files = run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"], TEMPLATE_ROOT
+    ).stdout.splitlines()
+    for name in files:
+        source = TEMPLATE_ROOT / name
+        if source.is_file():
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, repo / name)
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "--allow-empty", "-m", "The working tree under test")
+    return repo

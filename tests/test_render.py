@@ -6,13 +6,16 @@ import json
 import re
 import shlex
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
+import copier
 import pytest
 import yaml
+from pytest_copie.plugin import Copie
 
 from tests.conftest import Projects
-from tests.helpers import TEMPLATE_ROOT, read_env_file, render, run
+from tests.helpers import TEMPLATE_ROOT, copy, read_env_file, run
 from tests.public_api import SKIP_DIRS, check_project, python_files
 from tests.variants import TRACES, VARIANTS, answers_of, variant_params
 
@@ -181,9 +184,9 @@ def test_secrets_live_only_in_the_ignored_env_file(projects: Projects, variant: 
 
 
 @pytest.mark.parametrize("variant", ["default", "all_on"])
-def test_each_project_gets_its_own_secrets(tmp_path: Path, variant: str) -> None:
-    first = env_values(render(tmp_path / "first", **VARIANTS[variant]))
-    second = env_values(render(tmp_path / "second", **VARIANTS[variant]))
+def test_each_project_gets_its_own_secrets(render: Callable[..., Path], variant: str) -> None:
+    first = env_values(render(**VARIANTS[variant]))
+    second = env_values(render(**VARIANTS[variant]))
 
     secret_keys = [key for key in first if key == "SECRET_KEY" or key.endswith("_PASSWORD")]
     assert secret_keys
@@ -242,7 +245,7 @@ def test_ci_files_pass_actionlint_and_their_schemas(
     if answers_of(variant)["ci"] == "none":
         assert not (project / ".github").exists()
         return
-    assert [path.name for path in workflows] == ["ci.yml"]
+    assert [path.name for path in workflows] == ["ci.yml", "update.yml"]
     run([*actionlint, *map(str, workflows)], project)
     run(
         ["check-jsonschema", "--builtin-schema", "vendor.github-workflows", *map(str, workflows)],
@@ -262,7 +265,7 @@ def test_ci_files_pass_actionlint_and_their_schemas(
 
 def test_the_template_repos_own_workflows_pass_actionlint(actionlint: list[str]) -> None:
     workflows = sorted(map(str, (TEMPLATE_ROOT / ".github/workflows").glob("*.yml")))
-    assert workflows
+    assert [Path(path).name for path in workflows] == ["ci.yml", "release.yml"]
     run([*actionlint, *workflows], TEMPLATE_ROOT)
     run(
         ["check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows],
@@ -372,7 +375,7 @@ def test_worker_command_is_the_same_in_compose_and_justfile(
     assert f'"{compose_command} $*"' in just_command
 
 
-def test_free_text_answers_arrive_intact_wherever_they_land(tmp_path: Path) -> None:
+def test_free_text_answers_arrive_intact_wherever_they_land(render: Callable[..., Path]) -> None:
     """Quotes, backslashes and non-ASCII letters in the free-text answers break no file."""
     answers = {
         "project_name": "Ünïcode's <API> & Co",
@@ -380,7 +383,7 @@ def test_free_text_answers_arrive_intact_wherever_they_land(tmp_path: Path) -> N
         "author_name": 'Jo "JJ" O\'Neil',
         "author_email": "jo+api@example.co.uk",
     }
-    project = render(tmp_path / "project", **answers)
+    project = render(**answers)
 
     metadata = tomllib.loads((project / "backend/pyproject.toml").read_text())["project"]
     assert metadata["description"] == answers["description"]
@@ -434,11 +437,11 @@ def test_local_recipes_start_what_compose_starts(projects: Projects, variant: st
     ],
 )
 def test_bad_answers_are_rejected_with_a_message(
-    tmp_path: Path, answers: dict[str, str], message: str
+    copie: Copie, answers: dict[str, str], message: str
 ) -> None:
     with pytest.raises(ValueError, match=message):
-        render(tmp_path / "project", **answers)
-    assert not (tmp_path / "project").exists()
+        copy(copie, **answers)
+    assert [path for path in copie.test_dir.rglob("*") if path.is_file()] == []
 
 
 def test_ci_runs_the_test_command_from_the_readme() -> None:
@@ -451,9 +454,9 @@ def test_ci_runs_the_test_command_from_the_readme() -> None:
 
 @pytest.mark.parametrize("variant", ["default", "all_on"])
 def test_just_env_recreates_a_missing_env_file_with_fresh_secrets(
-    tmp_path: Path, variant: str
+    render: Callable[..., Path], variant: str
 ) -> None:
-    project = render(tmp_path / "project", **VARIANTS[variant])
+    project = render(**VARIANTS[variant])
     rendered = env_values(project)
     (project / ".env").unlink()
 
@@ -526,3 +529,17 @@ def test_secrets_stay_in_env_and_ports_on_loopback(projects: Projects, variant: 
         )
     ]
     assert exposed == []
+
+
+def test_copying_needs_no_trust(tmp_path: Path) -> None:
+    """The README promises `copier copy` without `--trust`. pytest-copie always copies with
+    trust, so this test calls copier itself, refusing unsafe features as a user's copier does."""
+    copier.run_copy(
+        str(TEMPLATE_ROOT),
+        tmp_path / "project",
+        defaults=True,
+        vcs_ref="HEAD",
+        quiet=True,
+        unsafe=False,
+    )
+    assert (tmp_path / "project/backend/app/main.py").is_file()

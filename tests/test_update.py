@@ -5,7 +5,6 @@ realistic change on top and tags it v2.0.0: a new setting, a changed file, and a
 migration that carries the user's edits to its new place.
 """
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -14,11 +13,10 @@ import pytest
 import yaml
 
 from tests.compose_services import local_service_urls
-from tests.helpers import TEMPLATE_ROOT, git_init_and_commit, run
+from tests.helpers import TEMPLATE_ROOT, clone_working_tree, edit, git, git_init_and_commit, run
 
 pytestmark = [pytest.mark.xdist_group("update"), pytest.mark.usefixtures("services")]
 
-IDENTITY = ["-c", "user.name=Template Tests", "-c", "user.email=tests@example.com"]
 OLD_MAILER = "backend/app/services/email_service.py"
 NEW_MAILER = "backend/app/services/mailer.py"
 V2_SETTING = "    request_timeout_seconds: float = 30.0\n"
@@ -37,16 +35,6 @@ V2_MIGRATION = f"""
     when: "{{{{ _stage == 'after' }}}}"
     command: *moved-mailer
 """
-
-
-def git(repo: Path, *args: str) -> str:
-    return run(["git", *IDENTITY, *args], repo).stdout
-
-
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert old in text, f"{old!r} not in {path}"
-    path.write_text(text.replace(old, new, 1))
 
 
 def make_version_2(repo: Path) -> None:
@@ -79,19 +67,7 @@ def make_version_2(repo: Path) -> None:
 def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A clone of this repository with the working tree committed on top and tagged v1.0.0, then
     a release commit tagged v2.0.0. The clone keeps the history, so earlier commits render too."""
-    repo = tmp_path_factory.mktemp("template-versions") / "template"
-    run(["git", "clone", "--quiet", "--no-tags", str(TEMPLATE_ROOT), str(repo)], TEMPLATE_ROOT)
-    git(repo, "rm", "-r", "--quiet", ".")
-    files = run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"], TEMPLATE_ROOT
-    ).stdout.splitlines()
-    for name in files:
-        source = TEMPLATE_ROOT / name
-        if source.is_file():
-            (repo / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, repo / name)
-    git(repo, "add", "--all")
-    git(repo, "commit", "--quiet", "--allow-empty", "-m", "The working tree under test")
+    repo = clone_working_tree(tmp_path_factory.mktemp("template-versions") / "template")
     git(repo, "tag", "v1.0.0")
     make_version_2(repo)
     return repo
