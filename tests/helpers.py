@@ -5,6 +5,7 @@ import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import copier
 from pytest_copie.plugin import Copie
@@ -30,12 +31,13 @@ def command_env(**overrides: str) -> dict[str, str]:
     return env
 
 
-def copy(copie: Copie, **answers: Any) -> Path:
-    """Render the working tree (uncommitted changes included) with these answers, else defaults.
+def copy(copie: Copie, template: Path | None = None, ref: str = "HEAD", **answers: Any) -> Path:
+    """Render a template (this working tree, uncommitted changes included, unless another is
+    given) at `ref` with these answers, else the defaults.
 
     pytest-copie reports a failed copy in its result; raise it, so `pytest.raises` can match it.
     """
-    result = copie.copy(extra_answers=answers)
+    result = copie.copy(extra_answers=answers, template_dir=template, vcs_ref=ref)
     if result.exception is not None:
         raise result.exception
     assert result.project_dir is not None
@@ -54,6 +56,13 @@ def render(destination: Path, **answers: Any) -> Path:
         unsafe=False,
     )
     return destination
+
+
+def new_project(copie: Copie, template: Path, ref: str) -> Path:
+    """A project copied from a release of a template clone, committed as `copier update` needs."""
+    project = copy(copie, template, ref)
+    git_init_and_commit(project)
+    return project
 
 
 def run(
@@ -122,3 +131,21 @@ def clone_working_tree(repo: Path) -> Path:
     git(repo, "add", "--all")
     git(repo, "commit", "--quiet", "--allow-empty", "-m", "The working tree under test")
     return repo
+
+
+def passing_tests(project: Path, **env: str) -> set[str]:
+    """Run the project's suite with `just test`; assert that it ran, all passed, none skipped.
+
+    The outcome comes from the suite's JUnit report: its -v lines change shape under xdist.
+    """
+    report = project / ".pytest-report.xml"
+    try:
+        run(["just", "test", "-p", "no:cacheprovider", f"--junitxml={report}"], project, **env)
+        suite = ElementTree.parse(report).getroot().find("testsuite")
+    finally:
+        report.unlink(missing_ok=True)
+    assert suite is not None
+    assert int(suite.get("tests", "0")) > 0
+    outcomes = {outcome: suite.get(outcome) for outcome in ("failures", "errors", "skipped")}
+    assert outcomes == {"failures": "0", "errors": "0", "skipped": "0"}
+    return {str(case.get("name")) for case in suite.iter("testcase")}

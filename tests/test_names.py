@@ -1,14 +1,16 @@
 """Project names: the slug copier derives from them, and names that give no usable slug."""
 
 import unicodedata
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
 from jinja2 import FileSystemLoader
 from jinja2.sandbox import SandboxedEnvironment
+from pytest_copie.plugin import Copie
 
-from tests.helpers import TEMPLATE_ROOT, render
+from tests.helpers import TEMPLATE_ROOT, copy
 
 # The letters includes/slugify.jinja spells without accents: Latin-1 and Latin Extended-A.
 LATIN_LETTERS = [chr(code) for code in range(0xC0, 0x180) if chr(code).isalpha()]
@@ -69,8 +71,10 @@ def test_slugify_gives_nothing_for_names_without_latin_letters_or_digits(name: s
     ("name", "slug"),
     [("Café Zürich", "cafe_zurich"), ("Straße & Søn", "strasse_son")],
 )
-def test_copier_derives_the_slug_from_the_name(tmp_path: Path, name: str, slug: str) -> None:
-    project = render(tmp_path / "project", project_name=name)
+def test_copier_derives_the_slug_from_the_name(
+    render: Callable[..., Path], name: str, slug: str
+) -> None:
+    project = render(project_name=name)
 
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
     assert (answers["project_name"], answers["project_slug"]) == (name, slug)
@@ -87,16 +91,16 @@ def test_copier_derives_the_slug_from_the_name(tmp_path: Path, name: str, slug: 
     ],
 )
 def test_a_name_without_a_usable_slug_is_refused_with_what_to_do(
-    tmp_path: Path, name: str, message: str
+    copie: Copie, name: str, message: str
 ) -> None:
     with pytest.raises(ValueError, match=message) as refused:
-        render(tmp_path / "project", project_name=name)
+        copy(copie, project_name=name)
     assert "-d project_slug=" in str(refused.value)
-    assert not (tmp_path / "project").exists()
+    assert [path for path in copie.test_dir.rglob("*") if path.is_file()] == []
 
 
-def test_such_a_name_is_kept_when_the_slug_is_given(tmp_path: Path) -> None:
-    project = render(tmp_path / "project", project_name="日本語", project_slug="nihongo")
+def test_such_a_name_is_kept_when_the_slug_is_given(render: Callable[..., Path]) -> None:
+    project = render(project_name="日本語", project_slug="nihongo")
 
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
     assert (answers["project_name"], answers["project_slug"]) == ("日本語", "nihongo")

@@ -8,13 +8,14 @@ import os
 import re
 import shutil
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.helpers import TEMPLATE_ROOT, render, run
+from tests.helpers import TEMPLATE_ROOT, run
 
 PROGRAMS_FILE = TEMPLATE_ROOT / ".ci/programs"
 INSTALL_SCRIPT = TEMPLATE_ROOT / ".ci/install-programs"
@@ -161,9 +162,9 @@ def test_ci_run_installs_the_programs_then_runs_the_readme_test_command() -> Non
 
 @pytest.mark.parametrize("broker", ["redis", "rabbitmq"])
 def test_generated_ci_installs_redis_server_when_its_tests_start_one(
-    tmp_path: Path, broker: str
+    render: Callable[..., Path], broker: str
 ) -> None:
-    project = render(tmp_path / "project", broker=broker, ci="github")
+    project = render(broker=broker, ci="github")
     starters = [
         path
         for path in (project / "backend/tests").rglob("test_*.py")

@@ -139,6 +139,7 @@ def test_a_tagged_clone_renders_its_newest_release(tmp_path: Path) -> None:
     assert tags(clone) == created
 
     project = tmp_path / "project"
+    # No ref, as a user copies: the newest release. pytest-copie always passes one (HEAD).
     copier.run_copy(str(clone), project, defaults=True, quiet=True, unsafe=False)
 
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())

@@ -8,14 +8,22 @@ migration that carries the user's edits to its new place.
 import subprocess
 from pathlib import Path
 
-import copier
 import pytest
 import yaml
+from pytest_copie.plugin import Copie
 
 from tests.compose_services import local_service_urls
-from tests.helpers import TEMPLATE_ROOT, clone_working_tree, edit, git, git_init_and_commit, run
+from tests.helpers import (
+    TEMPLATE_ROOT,
+    clone_working_tree,
+    edit,
+    git,
+    new_project,
+    passing_tests,
+    run,
+)
 
-pytestmark = [pytest.mark.xdist_group("update"), pytest.mark.usefixtures("services")]
+pytestmark = pytest.mark.usefixtures("services")
 
 OLD_MAILER = "backend/app/services/email_service.py"
 NEW_MAILER = "backend/app/services/mailer.py"
@@ -73,14 +81,6 @@ def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return repo
 
 
-def new_project(template_repo: Path, destination: Path, ref: str = "v1.0.0") -> Path:
-    copier.run_copy(
-        str(template_repo), destination, defaults=True, vcs_ref=ref, quiet=True, unsafe=False
-    )
-    git_init_and_commit(destination)
-    return destination
-
-
 def update(project: Path, ref: str = "v2.0.0", *extra: str) -> subprocess.CompletedProcess[str]:
     """The README's update command, as a user types it."""
     return run(
@@ -128,13 +128,11 @@ def answers(project: Path) -> dict[str, object]:
 
 
 def just_test(project: Path) -> None:
-    env = local_service_urls(str(answers(project).get("broker", "redis")))
-    result = run(["just", "test", "-p", "no:cacheprovider", "-q"], project, **env)
-    assert " passed" in result.stdout.strip().splitlines()[-1]
+    passing_tests(project, **local_service_urls(str(answers(project).get("broker", "redis"))))
 
 
-def test_updating_to_the_same_version_changes_nothing(template_repo: Path, tmp_path: Path) -> None:
-    project = new_project(template_repo, tmp_path / "project")
+def test_updating_to_the_same_version_changes_nothing(template_repo: Path, copie: Copie) -> None:
+    project = new_project(copie, template_repo, "v1.0.0")
     env_before = (project / ".env").read_bytes()
 
     update(project, "v1.0.0")
@@ -144,9 +142,9 @@ def test_updating_to_the_same_version_changes_nothing(template_repo: Path, tmp_p
 
 
 def test_an_unedited_project_takes_the_new_version_and_its_tests_pass(
-    template_repo: Path, tmp_path: Path
+    template_repo: Path, copie: Copie
 ) -> None:
-    project = new_project(template_repo, tmp_path / "project")
+    project = new_project(copie, template_repo, "v1.0.0")
     run(["just", "lock"], project)
     git(project, "add", "backend/uv.lock")
     git(project, "commit", "--quiet", "-m", "Lock dependencies")
@@ -168,9 +166,9 @@ def test_an_unedited_project_takes_the_new_version_and_its_tests_pass(
 
 
 def test_user_edits_survive_the_update_and_follow_a_moved_file(
-    template_repo: Path, tmp_path: Path
+    template_repo: Path, copie: Copie
 ) -> None:
-    project = new_project(template_repo, tmp_path / "project")
+    project = new_project(copie, template_repo, "v1.0.0")
     backend = project / "backend"
     add_a_route_and_a_setting(backend)
     (backend / "app/services/billing.py").write_text('"""Billing, written by the user."""\n')
@@ -202,9 +200,9 @@ def test_user_edits_survive_the_update_and_follow_a_moved_file(
 
 
 def test_a_conflicting_edit_gets_inline_markers_and_nothing_else_is_lost(
-    template_repo: Path, tmp_path: Path
+    template_repo: Path, copie: Copie
 ) -> None:
-    project = new_project(template_repo, tmp_path / "project")
+    project = new_project(copie, template_repo, "v1.0.0")
     edit(project / "README.md", "## Requirements", "## What you need")
     (project / "backend/app/services/billing.py").write_text('"""Billing."""\n')
     git(project, "add", "--all")
@@ -229,9 +227,9 @@ def test_a_conflicting_edit_gets_inline_markers_and_nothing_else_is_lost(
 
 
 def test_turning_an_option_on_through_update_adds_the_feature(
-    template_repo: Path, tmp_path: Path
+    template_repo: Path, copie: Copie
 ) -> None:
-    project = new_project(template_repo, tmp_path / "project", ref="v2.0.0")
+    project = new_project(copie, template_repo, "v2.0.0")
     env_before = (project / ".env").read_bytes()
 
     update(project, "v2.0.0", "--data", "use_beat=true")
@@ -245,7 +243,7 @@ def test_turning_an_option_on_through_update_adds_the_feature(
 
 
 def test_the_previous_template_commit_updates_to_this_one_with_green_tests(
-    template_repo: Path, tmp_path: Path
+    template_repo: Path, copie: Copie
 ) -> None:
     """Every change to the template is checked for upgradeability from the one before it."""
     history = run(
@@ -255,7 +253,7 @@ def test_the_previous_template_commit_updates_to_this_one_with_green_tests(
     assert len(history) == 2, "needs the repository's history (a full clone)"
     changed = run(["git", "status", "--porcelain", "--", "template", "copier.yml"], TEMPLATE_ROOT)
     previous = history[0] if changed.stdout else history[1]
-    project = new_project(template_repo, tmp_path / "project", ref=previous)
+    project = new_project(copie, template_repo, previous)
     env_before = (project / ".env").read_bytes()
 
     update(project, "v1.0.0")  # v1.0.0 is this working tree
@@ -267,14 +265,14 @@ def test_the_previous_template_commit_updates_to_this_one_with_green_tests(
 
 
 def test_the_v0_2_0_migration_carries_edits_of_the_moved_health_test(
-    template_repo: Path, tmp_path: Path
+    template_repo: Path, copie: Copie
 ) -> None:
     """The template's own move (tests/test_main.py -> tests/api/test_health.py in v0.2.0)."""
     old_path, new_path = "backend/tests/test_main.py", "backend/tests/api/test_health.py"
     deleted_in = git(template_repo, "log", "-n", "1", "--format=%H", "--", f"template/{old_path}")
     assert deleted_in.strip(), "needs the repository's history (a full clone)"
     git(template_repo, "tag", "--force", "v0.1.0", f"{deleted_in.strip()}^")
-    project = new_project(template_repo, tmp_path / "project", ref="v0.1.0")
+    project = new_project(copie, template_repo, "v0.1.0")
     user_test = "\n\nasync def test_docs_are_served(client: AsyncClient) -> None:\n"
     with (project / old_path).open("a") as test_file:
         test_file.write(user_test + '    assert (await client.get("/docs")).status_code == 200\n')
@@ -334,7 +332,7 @@ async def welcome(session: AsyncSession, user_id: int) -> None:
 
 
 def test_the_v0_6_0_migration_names_user_code_importing_removed_modules(
-    template_repo: Path, tmp_path: Path
+    template_repo: Path, copie: Copie
 ) -> None:
     """v0.5.1 -> v0.6.0 (this working tree): publish.py and the benchmarks went away."""
     assert git(template_repo, "cat-file", "-t", V0_5_1).strip() == "commit", "needs the history"
@@ -351,7 +349,7 @@ def test_the_v0_6_0_migration_names_user_code_importing_removed_modules(
         "v0.6.0: the working tree under test",
     ).strip()
     git(template_repo, "tag", "--force", "v0.6.0", release)
-    project = new_project(template_repo, tmp_path / "project", ref="v0.5.1")
+    project = new_project(copie, template_repo, "v0.5.1")
     backend = project / "backend"
     for path in REMOVED_IN_V0_6_0:
         assert (project / path).exists(), f"v0.5.1 renders {path}"

@@ -7,11 +7,11 @@ it pushes the branch and opens the pull request with `gh`, which needs GitHub; i
 import subprocess
 from pathlib import Path
 
-import copier
 import pytest
 import yaml
+from pytest_copie.plugin import Copie
 
-from tests.helpers import clone_working_tree, edit, git, git_init_and_commit, run
+from tests.helpers import clone_working_tree, edit, git, new_project, run
 
 pytestmark = pytest.mark.xdist_group("update_workflow")
 
@@ -27,14 +27,6 @@ def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     git(repo, "commit", "--quiet", "--all", "--message", "v2: the README's requirements")
     git(repo, "tag", "v2.0.0")
     return repo
-
-
-def new_project(template_repo: Path, destination: Path, ref: str) -> Path:
-    copier.run_copy(
-        str(template_repo), destination, defaults=True, vcs_ref=ref, quiet=True, unsafe=False
-    )
-    git_init_and_commit(destination)
-    return destination
 
 
 def update_step(project: Path) -> str:
@@ -83,9 +75,9 @@ def branches(project: Path) -> list[str]:
 
 
 def test_no_newer_release_no_branch_and_nothing_changed(
-    template_repo: Path, tmp_path: Path
+    template_repo: Path, copie: Copie, tmp_path: Path
 ) -> None:
-    project = new_project(template_repo, tmp_path / "project", "v2.0.0")
+    project = new_project(copie, template_repo, "v2.0.0")
     head = git(project, "rev-parse", "HEAD")
 
     result, outputs = run_update_step(project, tmp_path)
@@ -98,9 +90,9 @@ def test_no_newer_release_no_branch_and_nothing_changed(
 
 
 def test_a_newer_release_is_committed_on_a_branch_for_the_pull_request(
-    template_repo: Path, tmp_path: Path
+    template_repo: Path, copie: Copie, tmp_path: Path
 ) -> None:
-    project = new_project(template_repo, tmp_path / "project", "v1.0.0")
+    project = new_project(copie, template_repo, "v1.0.0")
     main = git(project, "rev-parse", "main")
 
     result, outputs = run_update_step(project, tmp_path)
@@ -120,9 +112,9 @@ def test_a_newer_release_is_committed_on_a_branch_for_the_pull_request(
 
 
 def test_a_conflicting_edit_is_committed_with_markers_and_named_for_the_pull_request(
-    template_repo: Path, tmp_path: Path
+    template_repo: Path, copie: Copie, tmp_path: Path
 ) -> None:
-    project = new_project(template_repo, tmp_path / "project", "v1.0.0")
+    project = new_project(copie, template_repo, "v1.0.0")
     edit(project / "README.md", "## Requirements", "## What you need")
     git(project, "commit", "--quiet", "--all", "--message", "User edits")
 
