@@ -86,6 +86,9 @@ class ComposeServices:
     def __init__(self, project: Path, answers: dict[str, Any], workdir: Path) -> None:
         self.project = project
         self.backend = project / "backend"
+        # Where the commands run, and the options that run them as another user (see test_image.py).
+        self.cwd = self.backend
+        self.run_as: dict[str, Any] = {}
         self.answers = answers
         self.workdir = workdir
         self.compose = yaml.safe_load((project / "compose.yaml").read_text())
@@ -103,10 +106,15 @@ class ComposeServices:
         name = f"{self.answers.get('project_slug', 'my_service')}_compose_{self.suffix}"
         return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
 
-    def environment(self, service: str) -> dict[str, str]:
-        """What compose would give the service, with every address moved to this machine."""
+    def base_environment(self) -> dict[str, str]:
+        """The environment before compose's: this machine's, with the project's venv first."""
         env = command_env()
         env["PATH"] = f"{self.backend / '.venv' / 'bin'}{os.pathsep}{env['PATH']}"
+        return env
+
+    def environment(self, service: str) -> dict[str, str]:
+        """What compose would give the service, with every address moved to this machine."""
+        env = self.base_environment()
         env.update(self.dotenv)  # env_file: .env
         for key, value in (self.compose["services"][service].get("environment") or {}).items():
             env[key] = interpolate(str(value), self.dotenv)
@@ -149,7 +157,8 @@ class ComposeServices:
     def run_once(self, service: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             self.command(service),
-            cwd=self.backend,
+            cwd=self.cwd,
+            **self.run_as,
             env=self.environment(service),
             capture_output=True,
             text=True,
@@ -188,7 +197,8 @@ class ComposeServices:
         with started.log_path.open("w") as log:
             started.process = subprocess.Popen(
                 started.command,
-                cwd=self.backend,
+                cwd=self.cwd,
+                **self.run_as,
                 env=started.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -214,7 +224,8 @@ class ComposeServices:
                 raise AssertionError(f"{service.name} exited ({service.command}):\n{service.log}")
             check = subprocess.run(
                 service.healthcheck,
-                cwd=self.backend,
+                cwd=self.cwd,
+                **self.run_as,
                 env=service.env,
                 capture_output=True,
                 text=True,
