@@ -43,7 +43,7 @@ TRACES: dict[tuple[str, Any], str] = {
     ("database", "sqlite"): r"(?i)sqlite",
     # amqp:// URLs, not Celery's `app.amqp` (its messaging layer, whatever the broker).
     ("broker", "rabbitmq"): r"(?i)rabbit|amqps?://|pyamqp",
-    ("use_beat", True): r"(?i)\bbeat\b|beat_schedule|purge",
+    ("use_beat", True): r"(?i)\bbeat\b|beat_schedule|purge.inactive",
     ("use_flower", True): r"(?i)flower",
     ("ci", "github"): r"\.github|dependabot|GitHub Actions",
 }
