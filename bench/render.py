@@ -8,6 +8,7 @@ import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import copier
 
@@ -47,15 +48,24 @@ def resolve(ref: str) -> str:
     return completed.stdout.strip()
 
 
-def render(ref: str, commit: str, label: str, destination: Path) -> Project:
-    """`copier copy --defaults --vcs-ref COMMIT`, then `uv sync` in its backend."""
+def render(
+    ref: str, commit: str, label: str, destination: Path, answers: dict[str, Any] | None = None
+) -> Project:
+    """`copier copy --defaults --vcs-ref COMMIT` (other answers given as `--data`), then `uv sync`
+    in its backend."""
     settings = destination.parent / f"{destination.name}-copier-settings.yml"
     settings.write_text("{}\n")  # a user's own copier settings must not change the render
     previous = os.environ.get("COPIER_SETTINGS_PATH")
     os.environ["COPIER_SETTINGS_PATH"] = str(settings)
     try:
         copier.run_copy(
-            str(TEMPLATE_ROOT), destination, defaults=True, vcs_ref=commit, quiet=True, unsafe=False
+            str(TEMPLATE_ROOT),
+            destination,
+            data=answers or {},
+            defaults=True,
+            vcs_ref=commit,
+            quiet=True,
+            unsafe=False,
         )
     finally:
         if previous is None:
