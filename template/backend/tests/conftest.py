@@ -46,6 +46,9 @@ def _isolate_test_run() -> URL:
     os.environ["CELERY_KEY_PREFIX"] = f"test-{RUN_ID}."
     os.environ["SMTP_HOST"] = "127.0.0.1"
     os.environ["SMTP_PORT"] = str(free_port())
+    # The cheapest password hashes the settings accept: the suite hashes hundreds of passwords.
+    os.environ["PASSWORD_HASH_MEMORY_KIB"] = str(19 * 1024)
+    os.environ["PASSWORD_HASH_ITERATIONS"] = "2"
     # Correctness, not speed, is tested here: a loaded machine must not fail readiness checks.
     os.environ["HEALTH_CHECK_TIMEOUT_SECONDS"] = "10"
     # Login attempts are counted under this run's own keys. Every in-process request comes from one
@@ -136,13 +139,23 @@ class InProcessRelay:
         self._running: tuple[OutboxRelay, asyncio.Task[None]] | None = None
 
     def start(self) -> None:
+        relay = self._relay()
+        self._running = relay, asyncio.create_task(relay.run(), name="outbox-relay")
+
+    async def send_waiting(self) -> None:
+        """Send what the outbox holds now, pass after pass, until a pass sends nothing."""
+        relay = self._relay()
+        while await relay.relay_pending():
+            pass
+
+    @staticmethod
+    def _relay() -> "OutboxRelay":
         from app.db.session import SessionFactory
         from app.services.outbox_relay import OutboxRelay
         from app.worker.celery_app import celery_app
 
         interval = get_settings().outbox_relay_interval_seconds
-        relay = OutboxRelay(SessionFactory, celery_app, interval_seconds=interval)
-        self._running = relay, asyncio.create_task(relay.run(), name="outbox-relay")
+        return OutboxRelay(SessionFactory, celery_app, interval_seconds=interval)
 
     async def stop(self) -> None:
         if self._running is not None:
@@ -166,9 +179,11 @@ async def paused_outbox_relay(outbox_relay: InProcessRelay) -> AsyncIterator[Non
     """Keep this process's outbox relay from relaying during the test.
 
     It shares this run's database: left running, it would also publish rows that a test means
-    another process to relay, or to leave where they are.
+    another process to relay, or to leave where they are. What earlier tests queued is sent
+    first, so the test starts with an empty outbox.
     """
     await outbox_relay.stop()
+    await outbox_relay.send_waiting()
     yield
     outbox_relay.start()
 
@@ -184,6 +199,9 @@ class WorkerProcess(CeleryProcess):
     def __init__(self, log_path: Path, concurrency: int = 1, **env: str) -> None:
         hostname = f"test-{RUN_ID}-{uuid.uuid4().hex[:6]}@localhost"
         arguments = ["worker", f"--concurrency={concurrency}", f"--hostname={hostname}"]
+        # Mingle waits a second at startup for other workers to share what they revoked; no
+        # test revokes a task.
+        arguments.append("--without-mingle")
         super().__init__(arguments, log_path, **env)
 
 
@@ -205,6 +223,7 @@ def celery_worker(mailbox: Mailbox) -> Iterator[WorkController]:
     """A real worker in a thread of this process (`start_worker`), stopped after the module."""
     from app.worker.celery_app import celery_app
 
+    celery_app.control.purge()  # tasks that earlier tests left queued would run ahead
     with start_worker(celery_app, pool="solo", perform_ping_check=False) as worker:
         yield worker
         # start_worker stops the worker with a flag that its event loop reads between two polls,

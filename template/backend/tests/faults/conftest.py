@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from app.worker.celery_app import celery_app
 from tests.conftest import WorkerProcess
 
-VISIBILITY_TIMEOUT = 12
+VISIBILITY_TIMEOUT = 6
 FAULT_SETTINGS = {
-    "CELERY_TASK_SOFT_TIME_LIMIT_SECONDS": "8",
-    "CELERY_TASK_TIME_LIMIT_SECONDS": "10",
+    "CELERY_TASK_SOFT_TIME_LIMIT_SECONDS": "4",
+    "CELERY_TASK_TIME_LIMIT_SECONDS": "5",
     "CELERY_VISIBILITY_TIMEOUT_SECONDS": str(VISIBILITY_TIMEOUT),
     "CELERY_UNACKED_RESTORE_INTERVAL_SECONDS": "1",
     "EMAIL_RETRY_BACKOFF_SECONDS": "1",
@@ -27,7 +28,12 @@ StartWorker = Callable[..., WorkerProcess]
 
 @pytest.fixture
 def start_worker(tmp_path: Path) -> Iterator[StartWorker]:
-    """Start real worker processes with the fault settings; all are stopped after the test."""
+    """Start real worker processes with the fault settings; all are killed after the test.
+
+    Tasks that earlier tests left queued are dropped first: the workers' logs show this test's
+    tasks alone.
+    """
+    celery_app.control.purge()
     workers: list[WorkerProcess] = []
 
     def start(concurrency: int = 1, **env: str) -> WorkerProcess:
@@ -38,5 +44,7 @@ def start_worker(tmp_path: Path) -> Iterator[StartWorker]:
         return worker
 
     yield start
+    # Each test waits for its tasks to finish: nothing is lost by not waiting for a warm shutdown
+    # (tested on its own).
     for worker in workers:
-        worker.stop()
+        worker.kill()

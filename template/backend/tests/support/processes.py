@@ -1,5 +1,6 @@
 """Processes of this project started by tests (Celery commands, the API), each logging to a file."""
 
+import contextlib
 import os
 import signal
 import socket
@@ -33,7 +34,9 @@ class LoggedProcess:
         self.process = subprocess.Popen(  # noqa: S603  (our own command line)
             command,
             cwd=BACKEND_DIR,
-            env={**os.environ, **env},
+            # Bytecode caches are written even where the environment turns them off: the tests
+            # start many processes, and each would compile every module it imports again.
+            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "", **env},
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, so kill() reaches every child
@@ -60,8 +63,10 @@ class LoggedProcess:
 
     def kill(self) -> None:
         """SIGKILL the process and all its children at once, as a crash or an OOM kill would."""
-        os.killpg(self.process.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):  # the whole group has exited already
+            os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
+        self._log_file.close()
 
     def stop(self) -> None:
         """SIGTERM, as in production; killed if it takes over 20 s."""
