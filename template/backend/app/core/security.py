@@ -10,7 +10,15 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 
 from app.core.config import get_settings
 
-password_hash = PasswordHash((Argon2Hasher(),))
+
+@cache
+def _password_hash() -> PasswordHash:
+    settings = get_settings()
+    hasher = Argon2Hasher(
+        time_cost=settings.password_hash_iterations,
+        memory_cost=settings.password_hash_memory_kib,
+    )
+    return PasswordHash((hasher,))
 
 
 # Argon2 is deliberately slow, so these run in a worker thread: the event loop
@@ -18,7 +26,7 @@ password_hash = PasswordHash((Argon2Hasher(),))
 
 
 async def hash_password(password: str) -> str:
-    return await run_in_threadpool(password_hash.hash, password)
+    return await run_in_threadpool(_password_hash().hash, password)
 
 
 async def verify_password(password: str, hashed_password: str | None) -> bool:
@@ -29,14 +37,14 @@ async def verify_password(password: str, hashed_password: str | None) -> bool:
 
 def _verify(password: str, hashed_password: str | None) -> bool:
     if hashed_password is None:
-        password_hash.verify(password, _dummy_hash())
+        _password_hash().verify(password, _dummy_hash())
         return False
-    return password_hash.verify(password, hashed_password)
+    return _password_hash().verify(password, hashed_password)
 
 
 @cache
 def _dummy_hash() -> str:
-    return password_hash.hash("a password nobody has")
+    return _password_hash().hash("a password nobody has")
 
 
 def create_access_token(subject: str) -> str:

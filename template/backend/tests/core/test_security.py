@@ -2,6 +2,10 @@
 
 import re
 
+import pytest
+from pydantic import ValidationError
+
+from app.core.config import Settings
 from app.core.security import hash_password, verify_password
 from tests.support.users import PASSWORD
 
@@ -26,3 +30,13 @@ async def test_checking_against_no_hash_fails() -> None:
     """What an unknown email costs: one real check, and never a match."""
     assert not await verify_password(PASSWORD, None)
     assert not await verify_password("a password nobody has", None)
+
+
+def test_hashes_cheaper_than_owasps_floor_are_refused() -> None:
+    with pytest.raises(ValidationError, match="password_hash_memory_kib"):
+        Settings(password_hash_memory_kib=16 * 1024)
+    with pytest.raises(ValidationError, match="password_hash_iterations"):
+        Settings(password_hash_iterations=1)
+    defaults = Settings.model_fields
+    assert defaults["password_hash_memory_kib"].default == 64 * 1024
+    assert defaults["password_hash_iterations"].default == 3
