@@ -47,6 +47,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for variant in options.variants:
             answers = answers_of(variant)
+            (Path(tmp) / variant).mkdir()
             projects = [
                 render(ref, resolve(ref), ref, Path(tmp) / variant / str(i), VARIANTS[variant])
                 for i, ref in enumerate(options.refs)
