@@ -87,10 +87,9 @@ def run(
 
 
 def git_init_and_commit(project: Path) -> None:
-    identity = ["-c", "user.name=Template Tests", "-c", "user.email=tests@example.com"]
-    run(["git", "init", "--quiet", "--initial-branch=main"], project)
-    run(["git", "add", "--all"], project)
-    run(["git", *identity, "commit", "--quiet", "-m", "Generated from the template"], project)
+    git(project, "init", "--quiet", "--initial-branch=main")
+    git(project, "add", "--all")
+    git(project, "commit", "--quiet", "-m", "Generated from the template")
 
 
 def read_env_file(path: Path) -> dict[str, str]:
