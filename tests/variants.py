@@ -8,17 +8,29 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # Any two answers to two questions meet in at least one project (a pairwise covering array,
     # checked by tests/test_variants.py): a bug that needs two options at once shows up without
     # rendering every combination.
-    #                        database   broker    beat   flower
-    "default": {},  #        postgresql redis     off    off    (Python 3.13)
-    "all_on": {  #           sqlite     rabbitmq  on     on     (Python 3.13)
+    # Kubernetes needs PostgreSQL (copier.yml refuses it with SQLite), so that pair is left out.
+    #                        database   broker    beat   flower kubernetes
+    "default": {},  #        postgresql redis     off    off    off   (Python 3.13)
+    "kubernetes": {"kubernetes": True},
+    "all_on": {  #           sqlite     rabbitmq  on     on     off   (Python 3.13)
         "database": "sqlite",
         "broker": "rabbitmq",
         "use_beat": True,
         "use_flower": True,
     },
-    "py311_beat_flower": {"python_version": "3.11", "use_beat": True, "use_flower": True},
+    "py311_beat_flower_k8s": {
+        "python_version": "3.11",
+        "use_beat": True,
+        "use_flower": True,
+        "kubernetes": True,
+    },
     "py311_sqlite_rabbitmq": {"python_version": "3.11", "database": "sqlite", "broker": "rabbitmq"},
-    "py312_rabbitmq_flower": {"python_version": "3.12", "broker": "rabbitmq", "use_flower": True},
+    "py312_rabbitmq_flower_k8s": {
+        "python_version": "3.12",
+        "broker": "rabbitmq",
+        "use_flower": True,
+        "kubernetes": True,
+    },
     # No CI files; GitHub's workflow is checked with both databases and both brokers above.
     "py312_sqlite_beat_no_ci": {
         "python_version": "3.12",
@@ -34,6 +46,7 @@ DEFAULTS: dict[str, Any] = {
     "broker": "redis",
     "use_beat": False,
     "use_flower": False,
+    "kubernetes": False,
     "ci": "github",
 }
 
@@ -45,6 +58,7 @@ TRACES: dict[tuple[str, Any], str] = {
     ("broker", "rabbitmq"): r"(?i)rabbit|amqps?://|pyamqp",
     ("use_beat", True): r"(?i)\bbeat\b|beat_schedule|purge.inactive",
     ("use_flower", True): r"(?i)flower",
+    ("kubernetes", True): r"(?i)kubernetes|kustomiz|\bkeda\b|scaledobject",
     ("ci", "github"): r"\.github|dependabot|GitHub Actions",
 }
 
