@@ -10,8 +10,12 @@ import pytest
 
 from tests.compose_services import local_service_urls
 from tests.conftest import Projects
-from tests.helpers import command_env, passing_tests, run
+from tests.helpers import command_env, git, passing_tests, run
 from tests.variants import answers_of, variant_params
+
+# The Kubernetes answer adds deploy/ and documentation, and leaves backend/ as the default
+# project's (checked below): its suite would only run the default's a second time.
+SAME_BACKEND_AS_DEFAULT = "kubernetes"
 
 NEW_TASK_MODULE = '''"""A task module added by hand, registered nowhere."""
 
@@ -29,13 +33,31 @@ def double(value: int) -> int:
 
 
 @pytest.mark.usefixtures("services")
-@pytest.mark.parametrize("variant", variant_params())
+@pytest.mark.parametrize(
+    "variant", [param for param in variant_params() if param.id != SAME_BACKEND_AS_DEFAULT]
+)
 def test_generated_suite_passes_against_real_services(projects: Projects, variant: str) -> None:
     env = local_service_urls(answers_of(variant)["broker"])
 
     passed = passing_tests(projects(variant), **env)
 
     assert "test_registering_sends_a_welcome_email_through_the_worker" in passed
+
+
+def tracked_files(project: Path, folder: str) -> dict[str, bytes]:
+    names = git(project, "ls-files", "--", folder).splitlines()
+    return {name: (project / name).read_bytes() for name in names}
+
+
+@pytest.mark.xdist_group(SAME_BACKEND_AS_DEFAULT)
+def test_the_kubernetes_variant_has_the_default_backend(
+    projects: Projects,
+) -> None:
+    assert answers_of(SAME_BACKEND_AS_DEFAULT) == {**answers_of("default"), "kubernetes": True}
+
+    backend = tracked_files(projects(SAME_BACKEND_AS_DEFAULT), "backend")
+
+    assert backend == tracked_files(projects("default"), "backend")
 
 
 def wait_for_log(log_path: Path, text: str, count: int, worker: subprocess.Popen[bytes]) -> None:
