@@ -1,9 +1,10 @@
 """Start the commands compose runs, directly on this machine, against local services.
 
 No Docker engine is needed: each service's `command` (and its healthcheck) from the rendered
-compose.yaml runs in backend/ with the project's virtual environment, with the service addresses
-pointed at 127.0.0.1 and a database, queue names and ports of its own. A command that no longer
-matches the code (a wrong module, a missing dependency, a bad flag) fails here.
+compose.yaml (or compose.prod.yaml) runs in backend/ with the project's virtual environment, with
+the service addresses pointed at 127.0.0.1 and a database, queue names and ports of its own. A
+command that no longer matches the code (a wrong module, a missing dependency, a bad flag) fails
+here.
 """
 
 import os
@@ -45,6 +46,9 @@ def local_service_urls(broker: str) -> dict[str, str]:
 
 LONG_RUNNING = ("worker", "relay", "api", "beat", "flower")
 
+# What a deploy adds to `.env` before compose.prod.yaml starts (the README's Deploy section).
+PRODUCTION_SETTINGS = {"DOMAIN": "localhost", "SMTP_HOST": "smtp.example.com"}
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -83,7 +87,13 @@ class ServiceProcess:
 class ComposeServices:
     """The project's compose services, as local processes."""
 
-    def __init__(self, project: Path, answers: dict[str, Any], workdir: Path) -> None:
+    def __init__(
+        self,
+        project: Path,
+        answers: dict[str, Any],
+        workdir: Path,
+        compose_file: str = "compose.yaml",
+    ) -> None:
         self.project = project
         self.backend = project / "backend"
         # Where the commands run, and the options that run them as another user (see test_image.py).
@@ -91,8 +101,12 @@ class ComposeServices:
         self.run_as: dict[str, Any] = {}
         self.answers = answers
         self.workdir = workdir
-        self.compose = yaml.safe_load((project / "compose.yaml").read_text())
+        self.compose = yaml.safe_load((project / compose_file).read_text())
         self.dotenv = read_env_file(project / ".env")
+        if compose_file == "compose.prod.yaml":
+            self.dotenv |= PRODUCTION_SETTINGS
+        # Variables set last, over compose's (a test's own limits, say).
+        self.overrides: dict[str, str] = {}
         self.suffix = uuid.uuid4().hex[:10]
         self.hostname = f"compose-check-{self.suffix}"
         self.ports = {"8000": str(free_port()), "5555": str(free_port())}
@@ -126,6 +140,7 @@ class ComposeServices:
             SMTP_PORT=str(free_port()),
             HOSTNAME=self.hostname,
         )
+        env.update(self.overrides)
         return env
 
     def localize(self, text: str) -> str:
@@ -140,7 +155,8 @@ class ComposeServices:
         return text
 
     def command(self, service: str) -> list[str]:
-        command = shlex.split(self.localize(self.compose["services"][service]["command"]))
+        text = interpolate(self.compose["services"][service]["command"], self.dotenv)
+        command = shlex.split(self.localize(text))
         if service == "worker":
             command += [f"--hostname=celery@{self.hostname}", "--concurrency=1"]
         if service == "flower":

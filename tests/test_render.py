@@ -1,6 +1,7 @@
 """Rendering: the files a default project gets, their hygiene, secrets, and static checks."""
 
 import ast
+import ipaddress
 import itertools
 import json
 import re
@@ -29,6 +30,8 @@ EXPECTED_FILES = [
     ".gitignore",
     "README.md",
     "compose.yaml",
+    "compose.prod.yaml",
+    "deploy/caddy/Caddyfile",
     "justfile",
     "backend/pyproject.toml",
     "backend/Dockerfile",
@@ -65,6 +68,9 @@ REQUIRED_RECIPES = [
     "fmt",
     "migrate",
     "shell",
+    "prod-start",
+    "prod-stop",
+    "prod-logs",
 ]
 
 
@@ -314,10 +320,15 @@ def test_justfile_recipes_call_only_commands_the_project_has(
                     commands.append(shlex.split(words[words.index("--filter") + 2])[0])
                 problems += [(name, command) for command in commands if command not in executables]
             elif words[:2] == ["docker", "compose"]:
-                if words[2] not in compose_commands:
-                    problems.append((name, words[2]))
+                words = words[2:]
+                if words[0] == "-f":  # the production stack's file
+                    if not (project / words[1]).is_file():
+                        problems.append((name, words[1]))
+                    words = words[2:]
+                if words[0] not in compose_commands:
+                    problems.append((name, words[0]))
                 defaults = [p["default"] for p in recipe["parameters"] if p["default"]]
-                if words[2] == "exec" and not set(defaults) <= services:
+                if words[0] == "exec" and not set(defaults) <= services:
                     problems.append((name, str(defaults)))
             elif words[0] != "uv":
                 problems.append((name, words[0]))
@@ -359,6 +370,81 @@ def test_compose_file_is_valid_and_wires_the_stack(projects: Projects, variant: 
         basic_auth = services["flower"]["environment"]["FLOWER_BASIC_AUTH"]
         assert basic_auth.startswith("${FLOWER_USER:?")
         assert ":${FLOWER_PASSWORD:?" in basic_auth
+
+
+@pytest.mark.parametrize("variant", variant_params())
+def test_production_compose_file_is_valid_hardened_and_wired(
+    projects: Projects, variant: str
+) -> None:
+    """compose.prod.yaml: only the proxy publishes ports (Flower its loopback one), every service
+    is hardened, migrations run first, one beat, no Mailpit, and the API trusts forwarded
+    client addresses from the proxy's fixed address alone."""
+    project = projects(variant)
+    answers = answers_of(variant)
+    compose_file = project / "compose.prod.yaml"
+    run(
+        ["check-jsonschema", "--builtin-schema", "vendor.compose-spec", str(compose_file)],
+        project,
+    )
+    compose = yaml.safe_load(compose_file.read_text())
+    services = compose["services"]
+
+    app = {"api", "relay", "worker"}
+    app |= {"beat"} if answers["use_beat"] else set()
+    app |= {"flower"} if answers["use_flower"] else set()
+    expected = app | {"proxy", "migrate", "redis"}
+    expected |= {"db"} if answers["database"] == "postgresql" else set()
+    expected |= {"rabbitmq"} if answers["broker"] == "rabbitmq" else set()
+    assert set(services) == expected
+    assert "mailpit" not in json.dumps(services).lower()  # real SMTP settings, from .env
+
+    published = {name: service["ports"] for name, service in services.items() if "ports" in service}
+    assert published.pop("proxy") == ["80:80", "443:443", "443:443/udp"]
+    assert set(published) == ({"flower"} if answers["use_flower"] else set())
+    assert all(port.startswith("127.0.0.1:") for ports in published.values() for port in ports)
+
+    image_user = re.findall(r"(?m)^USER (\S+)", (project / "backend/Dockerfile").read_text())[-1]
+    problems = []
+    for name, service in services.items():
+        user = service.get("user") or (image_user if "build" in service else "root")
+        checks = {
+            "read_only": service.get("read_only") is True,
+            "cap_drop ALL": service.get("cap_drop") == ["ALL"],
+            "cap_add": set(service.get("cap_add", []))
+            <= ({"NET_BIND_SERVICE"} if name == "proxy" else set()),
+            "no-new-privileges": "no-new-privileges:true" in service.get("security_opt", []),
+            "non-root": user.split(":")[0] not in {"0", "root"},
+            "limits": {"cpus", "memory"}
+            <= set(service.get("deploy", {}).get("resources", {}).get("limits", {})),
+            "log rotation": "max-size" in service.get("logging", {}).get("options", {}),
+            "restart": service.get("restart") == ("no" if name == "migrate" else "unless-stopped"),
+            "healthcheck": ("healthcheck" in service) != (name == "migrate"),
+        }
+        problems += [f"{name}: {check}" for check, passed in checks.items() if not passed]
+    assert problems == []
+
+    for name in app:
+        assert services[name]["depends_on"]["migrate"]["condition"] == (
+            "service_completed_successfully"
+        )
+    assert services["proxy"]["depends_on"]["api"]["condition"] == "service_healthy"
+    if answers["use_beat"]:
+        assert services["beat"]["deploy"]["replicas"] == 1
+    for name in expected - app - {"proxy", "migrate"}:  # the servers keep their data in volumes
+        assert all(
+            volume.split(":")[0] in compose["volumes"] for volume in services[name]["volumes"]
+        )
+
+    api = services["api"]
+    assert re.search(r"--workers \S+", api["command"])
+    assert "--proxy-headers" in api["command"]
+    proxy_address = services["proxy"]["networks"]["proxy"]["ipv4_address"]
+    subnet = compose["networks"]["proxy"]["ipam"]["config"][0]["subnet"]
+    assert ipaddress.ip_address(proxy_address) in ipaddress.ip_network(subnet)
+    assert api["environment"]["FORWARDED_ALLOW_IPS"] == proxy_address
+    on_proxy_network = {name for name, s in services.items() if "proxy" in s.get("networks", [])}
+    assert on_proxy_network == {"proxy", "api"}
+    assert "./deploy/caddy/Caddyfile:/etc/caddy/Caddyfile:ro" in services["proxy"]["volumes"]
 
 
 @pytest.mark.parametrize("variant", variant_params())

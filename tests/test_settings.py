@@ -1,7 +1,8 @@
 """Settings, `.env.example` and compose agree, in every variant.
 
 Every setting is documented in `.env.example`, every variable documented there is read by
-something, and compose gives each service of the app what it reads. Static: nothing is started
+something, and compose (the development and the production file) gives each service of the app
+what it reads. Static: nothing is started
 but the project's Python, to list the settings.
 """
 
@@ -22,7 +23,13 @@ from tests.variants import variant_params
 # Read by a service's process but not through the settings: the services that read each one.
 NAMED_READERS = {
     "FLOWER_BASIC_AUTH": {"flower"},  # Flower takes any of its options from FLOWER_* variables
+    "FORWARDED_ALLOW_IPS": {"api"},  # uvicorn's --forwarded-allow-ips
 }
+
+COMPOSE_FILES = ("compose.yaml", "compose.prod.yaml")
+# What the production file requires and a new project's `.env` lacks on purpose: a deploy sets
+# them (the README's Deploy section), and compose stops until it does.
+SET_FOR_PRODUCTION = {"DOMAIN", "SMTP_HOST"}
 
 # The settings as environment variables, with whether each one is required (has no default).
 SETTINGS_SCRIPT = """
@@ -45,14 +52,19 @@ class Sources:
     settings: dict[str, bool]
     example: dict[str, str]
     dotenv: dict[str, str]
-    compose: dict[str, Any]
+    composes: dict[str, dict[str, Any]]
     compose_text: str
     justfile: str
     dockerfile: str
 
     def app_services(self) -> dict[str, dict[str, Any]]:
-        """The services built from the backend (the others run images of their own)."""
-        return {name: s for name, s in self.compose["services"].items() if "build" in s}
+        """The services built from the backend (the others run images of their own), by file."""
+        return {
+            f"{file}: {name}": service
+            for file, compose in self.composes.items()
+            for name, service in compose["services"].items()
+            if "build" in service
+        }
 
     def interpolated(self) -> dict[str, str]:
         """Compose's `${NAME}`, `${NAME:-default}`, `${NAME:?error}` (not `$${...}`, a literal),
@@ -78,8 +90,8 @@ def sources_of(project: Path) -> Sources:
         settings=json.loads(listed.stdout),
         example=documented(project / ".env.example"),
         dotenv=read_env_file(project / ".env"),
-        compose=yaml.safe_load((project / "compose.yaml").read_text()),
-        compose_text=(project / "compose.yaml").read_text(),
+        composes={file: yaml.safe_load((project / file).read_text()) for file in COMPOSE_FILES},
+        compose_text="\n".join((project / file).read_text() for file in COMPOSE_FILES),
         justfile=(project / "justfile").read_text(),
         dockerfile=(project / "backend" / "Dockerfile").read_text(),
     )
@@ -125,13 +137,18 @@ def test_compose_interpolates_only_documented_variables_and_has_the_required_one
     projects: Projects, variant: str
 ) -> None:
     """A `${NAME}` without a default must be in the generated `.env`: compose would stop
-    (`:?`) or pass an empty value."""
-    sources = sources_of(projects(variant))
+    (`:?`) or pass an empty value. The production settings a deploy must choose are the
+    exception: compose stops with a message until they are set."""
+    project = projects(variant)
+    sources = sources_of(project)
     interpolated = sources.interpolated()
     required = {name for name, operator in interpolated.items() if operator != ":-"}
 
     assert sorted(set(interpolated) - set(sources.example)) == []
-    assert sorted(required - set(sources.dotenv)) == []
+    assert sorted(required - set(sources.dotenv)) == sorted(SET_FOR_PRODUCTION)
+    assert all(interpolated[name] == ":?" for name in SET_FOR_PRODUCTION)
+    deploy = (project / "README.md").read_text().partition("## Deploy")[2]
+    assert [name for name in sorted(SET_FOR_PRODUCTION) if name not in deploy] == []
 
 
 @pytest.mark.parametrize("variant", variant_params())
@@ -149,6 +166,7 @@ def test_compose_gives_each_app_service_what_it_reads(projects: Projects, varian
     }
     problems = []
     for name, service in sources.app_services().items():
+        service_name = name.rpartition(" ")[2]
         env_files = service.get("env_file") or []
         env_files = [env_files] if isinstance(env_files, str) else env_files
         environment = service.get("environment") or {}
@@ -165,7 +183,7 @@ def test_compose_gives_each_app_service_what_it_reads(projects: Projects, varian
         problems += [
             f"{name}: {var} is set, but nothing reads it"
             for var in sorted(set(environment) - set(sources.settings))
-            if name not in NAMED_READERS.get(var, set())
+            if service_name not in NAMED_READERS.get(var, set())
         ]
 
     assert problems == []
