@@ -9,6 +9,7 @@ import shlex
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import copier
 import pytest
@@ -335,16 +336,18 @@ def test_justfile_recipes_call_only_commands_the_project_has(
     assert problems == []
 
 
+def valid_compose_file(project: Path, name: str) -> dict[str, Any]:
+    """A compose file of the project, once it has passed the Compose Specification's schema."""
+    run(["check-jsonschema", "--builtin-schema", "vendor.compose-spec", name], project)
+    compose: dict[str, Any] = yaml.safe_load((project / name).read_text())
+    return compose
+
+
 @pytest.mark.parametrize("variant", variant_params())
 def test_compose_file_is_valid_and_wires_the_stack(projects: Projects, variant: str) -> None:
     project = projects(variant)
     answers = answers_of(variant)
-    compose_file = project / "compose.yaml"
-    run(
-        ["check-jsonschema", "--builtin-schema", "vendor.compose-spec", str(compose_file)],
-        project,
-    )
-    services = yaml.safe_load(compose_file.read_text())["services"]
+    services = valid_compose_file(project, "compose.yaml")["services"]
 
     expected = {"api", "relay", "worker", "migrate", "redis", "mailpit"}
     expected |= {"db"} if answers["database"] == "postgresql" else set()
@@ -381,12 +384,7 @@ def test_production_compose_file_is_valid_hardened_and_wired(
     client addresses from the proxy's fixed address alone."""
     project = projects(variant)
     answers = answers_of(variant)
-    compose_file = project / "compose.prod.yaml"
-    run(
-        ["check-jsonschema", "--builtin-schema", "vendor.compose-spec", str(compose_file)],
-        project,
-    )
-    compose = yaml.safe_load(compose_file.read_text())
+    compose = valid_compose_file(project, "compose.prod.yaml")
     services = compose["services"]
 
     app = {"api", "relay", "worker"}
