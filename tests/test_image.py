@@ -5,7 +5,8 @@ image's file system. The builder's RUN makes the virtual environment from the fi
 runtime stage's COPY lines (after `.dockerignore`) bring the code, owned as the Dockerfile says;
 then each compose service's command and healthcheck run there as the image's USER, with the
 image's ENV and compose's environment. A runtime import of a dev dependency, a file the image
-lacks or a write that user cannot make fails here, not on the first `just start`.
+lacks or a write that user cannot make fails here, not on the first `just start`. The image is
+built once per variant, for compose.yaml's services and for compose.prod.yaml's.
 """
 
 import os
@@ -16,6 +17,7 @@ import stat
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -140,6 +142,8 @@ class Image:
             if instruction == "COPY" and split_options(arguments)[1][-1].startswith("/")
         }
         self.python = interpreter_copy(python_version, root.parent / "python")
+        # What the Dockerfile gives its user (COPY --chown, RUN chown), known once built.
+        self.owned: list[Path] = []
 
     def path(self, image_path: str, workdir: str = "/") -> Path:
         absolute = PurePosixPath(workdir, image_path)
@@ -173,6 +177,7 @@ class Image:
         self._run_stage(builder, builder_root, owned_by_user, builder=True)
         self._run_stage(self.runtime, self.root, owned_by_user, builder=False)
         self._set_ownership(owned_by_user)
+        self.owned = owned_by_user
 
     def _run_stage(
         self,
@@ -278,16 +283,90 @@ class Image:
             return {}
         return {"user": self.uid, "group": self.gid, "extra_groups": []}
 
+    @contextmanager
+    def container(self, mounts: set[str], *, read_only: bool) -> Iterator[None]:
+        """A new container of the image: its tmpfs and volumes start empty, and what it writes
+        elsewhere goes when it stops. With compose's `read_only`, the user's own files (the only
+        ones it may write) lose their write bits but for the mounts, while it runs."""
+        mounted = [self.path(mount) for mount in mounts]
+        for folder in mounted:
+            folder.mkdir(parents=True, exist_ok=True)
+            for entry in folder.iterdir():
+                remove(entry)
+        image_files = self._user_files(mounted)
+        modes = {path: stat.S_IMODE(path.stat().st_mode) for path in image_files}
+        if read_only:
+            for path, mode in modes.items():
+                path.chmod(mode & ~0o222)
+        try:
+            yield
+        finally:
+            for path, mode in modes.items():
+                path.chmod(mode)
+            for path in self._user_files(mounted):
+                if path not in modes and os.path.lexists(path):
+                    remove(path)
+
+    def _user_files(self, mounted: list[Path]) -> list[Path]:
+        """What the image's user owns, but for the mounts (symbolic links have no modes)."""
+        paths = []
+        for owned in self.owned:
+            for path in [owned, *(owned.rglob("*") if owned.is_dir() else [])]:
+                inside = any(path == mount or mount in path.parents for mount in mounted)
+                if not inside and not path.is_symlink():
+                    paths.append(path)
+        return paths
+
+
+def remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+
 
 class ImageServices(ComposeServices):
     """The compose services, run from the image's file system as its user."""
 
-    def __init__(self, project: Path, answers: dict[str, Any], image: Image) -> None:
+    def __init__(
+        self,
+        project: Path,
+        answers: dict[str, Any],
+        image: Image,
+        compose_file: str = "compose.yaml",
+    ) -> None:
         self.image = image
-        super().__init__(project, answers, image.path("/tmp"))
+        super().__init__(project, answers, image.path("/tmp"), compose_file)
         *_, workdir = (a for i, a in image.runtime if i == "WORKDIR")
         self.cwd = image.path(workdir)
         self.run_as = image.run_as()
+        # The services compose builds from the image, and what compose mounts into them.
+        self.backend_services = [
+            name
+            for name, service in self.compose["services"].items()
+            if service.get("build") == "./backend"
+        ]
+        self.mounts = {"/tmp"}
+        for name in self.backend_services:
+            service = self.compose["services"][name]
+            self.mounts |= set(service.get("tmpfs") or [])
+            self.mounts |= {volume.split(":")[1] for volume in service.get("volumes") or []}
+        read_only = {
+            bool(self.compose["services"][name].get("read_only")) for name in self.backend_services
+        }
+        assert len(read_only) == 1, f"{compose_file}: read_only on some backend services only"
+        (self.read_only,) = read_only
+
+    def healthcheck(self, service: str) -> list[str]:
+        # A ping sent before the worker listens waits out its whole --timeout; polled every
+        # second, a short one finds the worker as soon as it is ready.
+        return [
+            re.sub(r"--timeout \d+", "--timeout 1", part) for part in super().healthcheck(service)
+        ]
+
+    def check_all(self) -> list[str]:
+        with self.image.container(self.mounts, read_only=self.read_only):
+            return super().check_all()
 
     def _database_url(self) -> str:
         if self.answers["database"] != "sqlite":
@@ -306,34 +385,93 @@ class ImageServices(ComposeServices):
         return env
 
 
-@pytest.fixture
-def image_root() -> Iterator[Path]:
-    """A folder the image's user may enter (pytest's temporary folders are root's alone)."""
-    folder = Path(tempfile.mkdtemp(prefix="image-"))
-    folder.chmod(0o755)
-    yield folder / "root"
-    for path in folder.rglob("*"):
-        if path.is_dir() and not path.is_symlink():
-            path.chmod(0o755)  # folders without write bits cannot be emptied
-    shutil.rmtree(folder)
+class Images:
+    """Each variant's image, built on first use, in a folder the image's user may enter
+    (pytest's temporary folders are root's alone)."""
+
+    def __init__(self, projects: Projects) -> None:
+        self.projects = projects
+        self.folders: list[Path] = []
+        self._built: dict[str, Image] = {}
+
+    def __call__(self, variant: str) -> Image:
+        if variant not in self._built:
+            project = self.projects(variant)
+            # `just start` locks first, the build needs uv.lock.
+            run(["uv", "lock"], project / "backend")
+            folder = Path(tempfile.mkdtemp(prefix="image-"))
+            folder.chmod(0o755)
+            self.folders.append(folder)
+            image = Image(project, answers_of(variant)["python_version"], folder / "root")
+            image.build()
+            self._built[variant] = image
+        return self._built[variant]
+
+    def remove(self) -> None:
+        for folder in self.folders:
+            for path in folder.rglob("*"):
+                if path.is_dir() and not path.is_symlink():
+                    path.chmod(0o755)  # folders without write bits cannot be emptied
+            shutil.rmtree(folder)
+
+
+@pytest.fixture(scope="module")
+def images(projects: Projects) -> Iterator[Images]:
+    built = Images(projects)
+    yield built
+    built.remove()
+
+
+def long_running(answers: dict[str, Any]) -> list[str]:
+    """The services check_all starts, in its order, as the variant has them."""
+    expected = ["worker", "relay", "api"]
+    expected += ["beat"] if answers["use_beat"] else []
+    expected += ["flower"] if answers["use_flower"] else []
+    return expected
 
 
 @pytest.mark.parametrize("variant", variant_params())
 def test_every_compose_service_runs_from_the_image_as_its_user(
-    projects: Projects, variant: str, image_root: Path
+    projects: Projects, variant: str, images: Images
 ) -> None:
     answers = answers_of(variant)
-    project = projects(variant)
-    run(["uv", "lock"], project / "backend")  # `just start` locks first, the build needs uv.lock
-    image = Image(project, answers["python_version"], image_root)
-    image.build()
+    image = images(variant)
 
-    started = ImageServices(project, answers, image).check_all()
+    started = ImageServices(projects(variant), answers, image).check_all()
 
-    expected = ["worker", "relay", "api"]
-    expected += ["beat"] if answers["use_beat"] else []
-    expected += ["flower"] if answers["use_flower"] else []
-    assert started == expected
+    assert started == long_running(answers)
+
+
+@pytest.mark.parametrize("variant", variant_params())
+def test_every_production_backend_service_runs_from_the_read_only_image(
+    projects: Projects, variant: str, images: Images
+) -> None:
+    """compose.prod.yaml's backend services start from the same image folder, as its user.
+
+    Reproduced: each service's command and healthcheck as compose.prod.yaml writes them (uvicorn's
+    several workers and proxy headers, the worker's concurrency flag, the beat schedule and the
+    relay heartbeat in /tmp), with its environment and the deploy's settings in `.env`; and
+    `read_only: true`, as a file system the user cannot write but for what compose.prod.yaml
+    mounts (the tmpfs /tmp and the volumes), which starts empty. A flag the image's programs
+    refuse, a module it lacks, or a write into the code folder or the home folder fails here.
+
+    Not reproduced: the kernel's read-only mount (the user could still give its own files write
+    bits back or touch one the image ships, which no service does), cap_drop, no-new-privileges,
+    the resource limits, the proxy and the networks; this machine's PostgreSQL, Redis and RabbitMQ
+    stand in for compose's, and, as in the check above, the worker runs one process (a later
+    --concurrency) and its ping waits one second, polled.
+    """
+    answers = answers_of(variant)
+    image = images(variant)
+    services = ImageServices(projects(variant), answers, image, "compose.prod.yaml")
+    assert services.read_only, "compose.prod.yaml's backend services are not read_only"
+
+    started = services.check_all()
+
+    assert started == long_running(answers)
+    assert sorted(services.backend_services) == sorted(["migrate", *started]), (
+        "compose.prod.yaml builds a backend service this test does not start"
+    )
 
 
 @pytest.mark.xdist_group("default")
