@@ -10,20 +10,19 @@ here.
 import os
 import re
 import shlex
-import signal
 import socket
 import subprocess
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from tests.helpers import command_env, read_env_file
+from tests.helpers import command_env, postgres_database, read_env_file, stop
 
 LOCAL_BROKERS = {
     "redis": "redis://127.0.0.1:6379/0",
@@ -187,19 +186,8 @@ class ComposeServices:
         if self.answers["database"] == "sqlite":
             yield
             return
-        name = self.database_url.rsplit("/", 1)[1]
-        self._psql(f'CREATE DATABASE "{name}"')
-        try:
+        with postgres_database(self.database_url.rsplit("/", 1)[1]):
             yield
-        finally:
-            self._psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    def _psql(self, statement: str) -> None:
-        subprocess.run(
-            ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qc", statement],
-            check=True,
-            capture_output=True,
-        )
 
     @contextmanager
     def started(self, service: str) -> Iterator[ServiceProcess]:
@@ -223,13 +211,7 @@ class ComposeServices:
         try:
             yield started
         finally:
-            with suppress(ProcessLookupError):  # the process group may be gone already
-                os.killpg(started.process.pid, signal.SIGTERM)
-            try:
-                started.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(started.process.pid, signal.SIGKILL)
-                started.process.wait()
+            stop(started.process)
 
     def wait_until_healthy(self, service: ServiceProcess, timeout: float = 90) -> None:
         """Run the service's own compose healthcheck until it passes, as compose would."""

@@ -2,7 +2,10 @@
 
 import os
 import shutil
+import signal
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -148,3 +151,33 @@ def passing_tests(project: Path, **env: str) -> set[str]:
     outcomes = {outcome: suite.get(outcome) for outcome in ("failures", "errors", "skipped")}
     assert outcomes == {"failures": "0", "errors": "0", "skipped": "0"}
     return {str(case.get("name")) for case in suite.iter("testcase")}
+
+
+def stop(process: subprocess.Popen[Any], *, whole_group: bool = True, timeout: float = 30) -> None:
+    """SIGTERM to a process started with `start_new_session` (its group, or the process alone,
+    as Kubernetes stops a pod), then SIGKILL to the group if it outlives `timeout`."""
+    with suppress(ProcessLookupError):  # it may be gone already
+        if whole_group:
+            os.killpg(process.pid, signal.SIGTERM)
+        else:
+            process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+@contextmanager
+def postgres_database(name: str) -> Iterator[str]:
+    """A database of its own on this machine's PostgreSQL, dropped afterwards: its asyncpg URL."""
+    psql = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qc"]
+    subprocess.run([*psql, f'CREATE DATABASE "{name}"'], check=True, capture_output=True)
+    try:
+        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        subprocess.run(
+            [*psql, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'],
+            check=True,
+            capture_output=True,
+        )

@@ -1,7 +1,5 @@
 """Generated projects end to end: their own suite, and a worker started as a user starts it."""
 
-import os
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -10,7 +8,7 @@ import pytest
 
 from tests.compose_services import local_service_urls
 from tests.conftest import Projects
-from tests.helpers import command_env, git, passing_tests, run
+from tests.helpers import command_env, git, passing_tests, run, stop
 from tests.variants import answers_of, variant_params
 
 # The Kubernetes answer adds deploy/ and documentation, and leaves backend/ as the default
@@ -108,6 +106,5 @@ def test_a_task_file_added_while_just_worker_runs_is_picked_up_and_executed(
         assert "app.tasks.arithmetic.double" in worker_log
         assert "Doubling 21" in worker_log
     finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        worker.wait(timeout=30)
+        stop(worker)
         module.unlink(missing_ok=True)

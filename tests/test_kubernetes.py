@@ -15,8 +15,6 @@ import re
 import shlex
 import shutil
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -29,7 +27,8 @@ import yaml
 from pytest_copie.plugin import Copie
 
 from tests.conftest import Projects
-from tests.helpers import TEMPLATE_ROOT, copy, read_env_file, run
+from tests.helpers import TEMPLATE_ROOT, copy, postgres_database, read_env_file, run
+from tests.manifests import CONFIG_MAP, DEPLOY, SECRET, base_of, container, documents, find, names
 from tests.test_settings import NAMED_READERS
 from tests.variants import answers_of, variant_params
 
@@ -40,9 +39,6 @@ KEDA_CRDS = {
     "ScaledObject": "keda.sh_scaledobjects.yaml",
     "TriggerAuthentication": "keda.sh_triggerauthentications.yaml",
 }
-DEPLOY = Path("deploy/kubernetes")
-CONFIG_MAP = "backend-config"
-SECRET = "backend-secrets"
 # The overlay's secrets file is written from its example and never committed.
 SECRETS_FILE = "secrets.env"
 PLACEHOLDER = "change-me"
@@ -73,37 +69,6 @@ print(json.dumps({
     "broker_url": settings.celery_broker_url,
 }))
 """
-
-
-def documents(folder: Path) -> list[dict[str, Any]]:
-    """Every YAML document of the folder's manifests (kustomize's own files aside)."""
-    return [
-        document
-        for path in sorted(folder.glob("*.yaml"))
-        if path.name not in {"kustomization.yaml", "kustomizeconfig.yaml"}
-        for document in yaml.safe_load_all(path.read_text())
-        if document
-    ]
-
-
-def find(manifests: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
-    found = [m for m in manifests if m["kind"] == kind and m["metadata"]["name"] == name]
-    assert len(found) == 1, f"{kind} {name}: {len(found)} found"
-    return found[0]
-
-
-def names(manifests: list[dict[str, Any]], kind: str) -> set[str]:
-    return {m["metadata"]["name"] for m in manifests if m["kind"] == kind}
-
-
-def container(manifest: dict[str, Any]) -> dict[str, Any]:
-    containers = manifest["spec"]["template"]["spec"]["containers"]
-    assert len(containers) == 1
-    return containers[0]
-
-
-def base_of(project: Path) -> list[dict[str, Any]]:
-    return documents(project / DEPLOY / "base")
 
 
 def secrets_example(project: Path) -> dict[str, str]:
@@ -529,17 +494,6 @@ def test_no_secret_value_is_committed(projects: Projects, variant: str) -> None:
     assert "Secret" not in committed_kinds
 
 
-@contextmanager
-def fresh_database(project: Path) -> Iterator[str]:
-    name = f"k8s_check_{uuid.uuid4().hex[:10]}"
-    psql = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qc"]
-    run([*psql, f'CREATE DATABASE "{name}"'], project)
-    try:
-        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        run([*psql, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'], project)
-
-
 @pytest.mark.parametrize("variant", KUBERNETES_VARIANTS)
 def test_pods_wait_for_the_migrate_job(projects: Projects, variant: str) -> None:
     """Each pod's wait-for-migrations check, run here against PostgreSQL: it fails on a database
@@ -560,7 +514,7 @@ def test_pods_wait_for_the_migrate_job(projects: Projects, variant: str) -> None
     backend = project / "backend"
     path = f"{backend / '.venv/bin'}:/usr/bin:/bin"
 
-    with fresh_database(project) as url:
+    with postgres_database(f"k8s_check_{uuid.uuid4().hex[:10]}") as url:
         before = run(check, backend, check=False, PATH=path, DATABASE_URL=url)
         run(migrate, backend, PATH=path, DATABASE_URL=url)
         after = run(check, backend, check=False, PATH=path, DATABASE_URL=url)

@@ -13,10 +13,8 @@ is the same code in every variant.
 
 import http.client
 import json
-import os
 import re
 import shutil
-import signal
 import ssl
 import subprocess
 import time
@@ -31,7 +29,7 @@ import yaml
 
 from tests.compose_services import ComposeServices, free_port
 from tests.conftest import Projects
-from tests.helpers import command_env
+from tests.helpers import command_env, stop
 from tests.variants import answers_of
 
 # Every test shares one running stack, on the xdist worker that renders the default project.
@@ -84,15 +82,6 @@ class Stack:
             "POST", "/api/v1/auth/login", form.encode(), {**content_type, **(headers or {})}, source
         )
         return response.status
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 def child_processes(pid: int) -> list[int]:

@@ -15,7 +15,6 @@ queue name, and every trigger must be such a key.
 import json
 import os
 import re
-import signal
 import statistics
 import subprocess
 import time
@@ -28,11 +27,11 @@ from typing import Any
 
 import pytest
 import redis
-import yaml
 
 from tests.compose_services import local_service_urls
 from tests.conftest import Projects
-from tests.helpers import command_env
+from tests.helpers import command_env, stop
+from tests.manifests import CONFIG_MAP, base_of, container, find
 from tests.variants import answers_of, variant_params
 
 # The queues and keys depend on the broker and the prefix only (Python, beat and Flower do not
@@ -112,23 +111,6 @@ for line in sys.stdin:
 """
 
 
-def manifests(project: Path) -> dict[tuple[str, str], dict[str, Any]]:
-    """Every resource of the kustomize base, by kind and name, across all its YAML documents."""
-    base = project / "deploy" / "kubernetes" / "base"
-    found: dict[tuple[str, str], dict[str, Any]] = {}
-    for path in sorted([*base.glob("*.yaml"), *base.glob("*.yml")]):
-        for document in yaml.safe_load_all(path.read_text()):
-            if document and "kind" in document:
-                name = (document.get("metadata") or {}).get("name", "")
-                found[(document["kind"], name)] = document
-    return found
-
-
-def resource(found: dict[tuple[str, str], dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
-    assert (kind, name) in found, f"no {kind} {name!r} in deploy/kubernetes/base: {sorted(found)}"
-    return found[(kind, name)]
-
-
 @dataclass
 class WorkerPod:
     """What the manifests say a worker pod runs: its command line and its environment."""
@@ -138,19 +120,16 @@ class WorkerPod:
     concurrency: int
 
 
-def worker_pod(found: dict[tuple[str, str], dict[str, Any]]) -> WorkerPod:
-    config = resource(found, "ConfigMap", "backend-config").get("data") or {}
-    containers = resource(found, "Deployment", "worker")["spec"]["template"]["spec"]["containers"]
-    container = next((c for c in containers if c["name"] == "worker"), containers[0])
+def worker_pod(manifests: list[dict[str, Any]]) -> WorkerPod:
+    config = find(manifests, "ConfigMap", CONFIG_MAP).get("data") or {}
+    worker = container(find(manifests, "Deployment", "worker"))
     env = {str(key): str(value) for key, value in config.items()}
-    env |= {
-        item["name"]: str(item["value"]) for item in container.get("env", []) if "value" in item
-    }
+    env |= {item["name"]: str(item["value"]) for item in worker.get("env", []) if "value" in item}
     # The image has no ENTRYPOINT: the command line is `command` followed by `args`, and
     # Kubernetes expands $(NAME) in both from the container's environment.
     argv = [
         re.sub(r"\$\((\w+)\)", lambda match: env.get(match[1], match[0]), str(part))
-        for part in [*container.get("command", []), *container.get("args", [])]
+        for part in [*worker.get("command", []), *worker.get("args", [])]
     ]
     return WorkerPod(argv, env, concurrency_of(argv))
 
@@ -227,13 +206,7 @@ def worker_process(
     try:
         yield process
     finally:
-        with suppress(ProcessLookupError):
-            process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop(process, whole_group=False, timeout=60)
 
 
 def poll(condition: Callable[[], Any], what: str, timeout: float = DRAIN_TIMEOUT_SECONDS) -> Any:
@@ -258,9 +231,9 @@ def test_scaler_reads_the_real_queues_and_two_workers_drain_faster(
 
 def check_queue_scaling(project: Path, broker: str, prefix: str, workdir: Path) -> None:
     backend = project / "backend"
-    found = manifests(project)
-    pod = worker_pod(found)
-    triggers = resource(found, "ScaledObject", "worker")["spec"]["triggers"]
+    manifests = base_of(project)
+    pod = worker_pod(manifests)
+    triggers = find(manifests, "ScaledObject", "worker")["spec"]["triggers"]
     assert {trigger["type"] for trigger in triggers} == {broker}, triggers
     name_field = "listName" if broker == "redis" else "queueName"
     trigger_names = [trigger["metadata"][name_field] for trigger in triggers]
