@@ -16,7 +16,7 @@ from bench.plan import FULL, QUICK
 from bench.runner import progress, run_bench
 
 # The release the default comparison starts from, and what the columns are called.
-DEFAULT_REFS = {"d0afe9d": "v0.5.1", "HEAD": "new"}
+DEFAULT_REFS = {"ca23d69": "v0.8.0", "HEAD": "new"}
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> NoReturn:
@@ -29,7 +29,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="one short run of everything")
     parser.add_argument("--runs", type=int, help="runs per figure (default: 5, or 1 with --quick)")
     parser.add_argument(
-        "--refs", nargs="+", help="template refs to compare (default: d0afe9d HEAD)"
+        "--refs", nargs="+", help="template refs to compare (default: ca23d69 HEAD)"
     )
     parser.add_argument("--output", type=Path, default=Path("bench-results.json"))
     parser.add_argument("--keep-logs", action="store_true", help="keep the processes' logs")

@@ -4,7 +4,7 @@
 `TaskRun`, so the real `GET /api/v1/tasks/{id}` can show it. The SUCCESS is seen on the result
 backend's publish of the task's state, subscribed to before the requests are sent: no polling
 interval adds to the figure. The task also writes the time it ran, which shows when it ran on a
-ref whose relay publishes without storing results (v0.5.1's relay sends with `ignore_result`).
+ref whose relay publishes without storing results.
 """
 
 import json

@@ -22,7 +22,7 @@ from tests.helpers import command_env
 
 CELERY_APP = "app.worker.celery_app:celery_app"
 BENCH_TASKS = "bench_project.tasks"
-# `python -m app.services.outbox_relay`, with the bench's tasks registered (see the module).
+# The project's relay, with the bench's tasks registered (see the module).
 RELAY_MODULE = "bench_project.relay"
 RELAY_READY_LINE = "Outbox relay started"
 WORKER_READY_LINE = " ready."
@@ -91,10 +91,8 @@ class Deployment:
             client.close()
         return api
 
-    def start_relay(self, api: Api, log: str = "relay", **env: str) -> Process | None:
-        """The relay process, where the code has one; v0.5.1's runs inside the API."""
-        if api.info["relay_in_api"]:
-            return None
+    def start_relay(self, log: str = "relay", **env: str) -> Process:
+        """The relay process."""
         name = f"The outbox relay of {self.project.label}"
         relay = self._process(name, ["-m", RELAY_MODULE], log, **env)
         return _ready(relay, RELAY_READY_LINE)
@@ -147,12 +145,11 @@ def _ready(process: Process, line: str) -> Process:
 
 @contextmanager
 def serving(deployment: Deployment, log: str = "api", **env: str) -> Iterator[Api]:
-    """The API, and the relay process where the code has one, until the block ends."""
+    """The API and the relay process, until the block ends."""
     api = deployment.start_api(log, **env)
     with api.process:
-        relay = deployment.start_relay(api, f"{log}-relay", **env)
+        relay = deployment.start_relay(f"{log}-relay", **env)
         try:
             yield api
         finally:
-            if relay is not None:
-                relay.stop()
+            relay.stop()

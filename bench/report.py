@@ -210,10 +210,7 @@ def _notes(results: dict[str, Any], labels: list[str], connections: list[str]) -
         " purged.",
     ]
     for ref in results["refs"]:
-        notes.append(
-            f"{ref['label']}: outbox API `{ref['outbox_api']}`, relay "
-            + ("inside the API process." if ref["relay_in_api"] else "in its own process.")
-        )
+        notes.append(f"{ref['label']}: outbox API `{ref['outbox_api']}`.")
         accepted = figures["accepted_to_success"][ref["label"]]
         if not accepted["results_stored"]:
             notes.append(

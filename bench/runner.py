@@ -87,7 +87,6 @@ def run_bench(plan: Plan, refs: list[tuple[str, str]], logs: Path) -> dict[str, 
             apis = {d.project.label: (d, running.enter_context(serving(d))) for d in deployments}
             for info, (_, api) in zip(ref_info, apis.values(), strict=True):
                 info["outbox_api"] = api.info["outbox_api"]
-                info["relay_in_api"] = api.info["relay_in_api"]
             figures["endpoints"] = measure_endpoints(apis, plan, progress)
             figures["accepted_to_success"] = {}
             for label, (deployment, api) in apis.items():

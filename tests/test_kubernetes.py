@@ -65,7 +65,7 @@ print(json.dumps({
     "time_limit": settings.celery_task_time_limit_seconds,
     "soft_shutdown": settings.celery_worker_soft_shutdown_timeout_seconds,
     "prefix": settings.celery_key_prefix,
-    "queues": queue_names(settings),
+    "queues": queue_names(),
     "broker_url": settings.celery_broker_url,
 }))
 """

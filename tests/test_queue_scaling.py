@@ -55,7 +55,7 @@ import sys
 
 from celery.result import AsyncResult
 
-from app.tasks.example_task import run_example_job
+from app.tasks.example_job import run_example_job
 from app.worker.celery_app import celery_app
 
 connection = None

@@ -14,7 +14,6 @@ register endpoint done the (a) and (b) ways. `GET /bench/lag` reads the event-lo
 last `DELETE /bench/lag` (see `bench_project.lag`).
 """
 
-import inspect
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,22 +26,16 @@ from app.models.task_run import TaskRun
 from app.models.user import User
 from app.schemas.user import UserCreate
 from app.services.user_service import normalize_email
-from app.tasks.example_task import send_welcome_email
 from fastapi import APIRouter, FastAPI, Request, status
 from fastapi.concurrency import run_in_threadpool
 
 from bench_project import outbox_compat
 from bench_project.lag import LagSampler
+from bench_project.outbox_compat import send_welcome_email
 from bench_project.tasks import noop, stamp
 
 router = APIRouter(prefix="/bench", tags=["bench"])
 Accepted = dict[str, str]
-
-
-async def _hash(password: str) -> str:
-    """`hash_password`, whether it is a coroutine (v0.5.1) or not."""
-    hashed = hash_password(password)
-    return await hashed if inspect.isawaitable(hashed) else hashed
 
 
 def _task_run(request: Request, task_id: str | None = None, task_name: str = noop.name) -> TaskRun:
@@ -82,7 +75,6 @@ async def commit_with_outbox(request: Request) -> Accepted:
         session.add(_task_run(request))
         task_id = outbox_compat.add_to_outbox(session, noop)
         await session.commit()
-    outbox_compat.after_commit(request.app)
     return {"task_id": task_id}
 
 
@@ -92,7 +84,6 @@ async def accept_stamped_task(request: Request) -> Accepted:
         task_id = outbox_compat.add_to_outbox(session, stamp)
         session.add(_task_run(request, task_id, stamp.name))
         await session.commit()
-    outbox_compat.after_commit(request.app)
     return {"task_id": task_id}
 
 
@@ -101,7 +92,7 @@ async def _create_user(user_in: UserCreate) -> int:
     async with SessionFactory() as session:
         user = User(
             email=normalize_email(user_in.email),
-            hashed_password=await _hash(user_in.password),
+            hashed_password=await hash_password(user_in.password),
             full_name=user_in.full_name,
         )
         session.add(user)
@@ -125,10 +116,9 @@ async def register_then_delay_in_threadpool(user_in: UserCreate) -> dict[str, in
 
 @router.get("/info")
 async def read_info(request: Request) -> dict[str, Any]:
-    """What the harness must know: which outbox API this is, where its relay runs, a token."""
+    """What the harness must know: which outbox API this is, and a token."""
     return {
         "outbox_api": outbox_compat.API_NAME,
-        "relay_in_api": outbox_compat.relay_in_api(request.app),
         "owner_token": create_access_token(str(request.app.state.bench_owner_id)),
     }
 
@@ -150,7 +140,7 @@ async def _create_owner() -> int:
     async with SessionFactory() as session:
         owner = User(
             email=f"bench-owner-{uuid.uuid4().hex[:12]}@example.com",
-            hashed_password=await _hash(uuid.uuid4().hex),
+            hashed_password=await hash_password(uuid.uuid4().hex),
         )
         session.add(owner)
         await session.commit()

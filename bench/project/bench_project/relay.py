@@ -1,4 +1,4 @@
-"""`python -m bench_project.relay [ARGS]`: the project's `python -m app.services.outbox_relay`,
+"""`python -m bench_project.relay [ARGS]`: the project's relay (`python -m app.relay`),
 with the bench's tasks registered first.
 
 The relay process looks each row's task up by name in the app's registry, to send it with the
@@ -10,8 +10,7 @@ import runpy
 import sys
 
 import bench_project.tasks  # noqa: F401  (registers the bench's tasks on the project's app)
-
-RELAY_MODULE = "app.services.outbox_relay"
+from bench_project.outbox_compat import RELAY_MODULE
 
 if __name__ == "__main__":
     sys.argv[0] = RELAY_MODULE

@@ -26,13 +26,13 @@ from httpx import ASGITransport, AsyncClient
 from kombu.utils.url import maybe_sanitize_url
 from sqlalchemy.engine import URL
 
-from app.core.config import Settings, get_settings
+from app.core.config import Settings
 from tests.support import database as test_database
 from tests.support.mailbox import Mailbox, running_smtp_server
 from tests.support.processes import BACKEND_DIR, CeleryProcess, free_port
 
 if TYPE_CHECKING:  # imported in fixtures: the app reads its settings once, isolated first
-    from app.services.outbox_relay import OutboxRelay
+    from app.relay.relay import OutboxRelay
 
 RUN_ID = uuid.uuid4().hex[:10]
 
@@ -133,7 +133,7 @@ async def client() -> AsyncIterator[AsyncClient]:
 
 
 class InProcessRelay:
-    """The outbox relay as `python -m app.services.outbox_relay` runs it, in this event loop."""
+    """The outbox relay as `python -m app.relay` runs it, in this event loop."""
 
     def __init__(self) -> None:
         self._running: tuple[OutboxRelay, asyncio.Task[None]] | None = None
@@ -150,12 +150,9 @@ class InProcessRelay:
 
     @staticmethod
     def _relay() -> "OutboxRelay":
-        from app.db.session import SessionFactory
-        from app.services.outbox_relay import OutboxRelay
-        from app.worker.celery_app import celery_app
+        from tests.support.relay import new_relay
 
-        interval = get_settings().outbox_relay_interval_seconds
-        return OutboxRelay(SessionFactory, celery_app, interval_seconds=interval)
+        return new_relay()
 
     async def stop(self) -> None:
         if self._running is not None:

@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any
 
-from celery import Task
+from celery.canvas import Signature
 from fastapi import Depends
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
@@ -19,10 +19,10 @@ class TaskService:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def start(self, task: Task[..., Any], user_id: int, *args: Any) -> str:
-        """Record the owner and queue the task in one transaction: both or neither."""
-        task_id = enqueue_on_commit(self.session, task, *args)
-        self.session.add(TaskRun(id=task_id, user_id=user_id, task_name=task.name))
+    async def start(self, call: Signature[Any], user_id: int) -> str:
+        """Record the owner and queue the call in one transaction: both or neither."""
+        task_id = enqueue_on_commit(self.session, call)
+        self.session.add(TaskRun(id=task_id, user_id=user_id, task_name=call.task))
         await self.session.commit()
         return task_id
 

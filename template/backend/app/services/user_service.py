@@ -12,7 +12,7 @@ from app.db.session import get_db_session
 from app.models.user import User
 from app.schemas.user import UserCreate
 from app.services.outbox import enqueue_on_commit
-from app.tasks.example_task import send_welcome_email
+from app.tasks.emails import send_welcome_email
 
 
 class EmailAlreadyRegisteredError(Exception):
@@ -49,7 +49,7 @@ class UserService:
         self.session.add(new_user)
         try:
             await self.session.flush()
-            enqueue_on_commit(self.session, send_welcome_email, new_user.id)
+            enqueue_on_commit(self.session, send_welcome_email.s(new_user.id))
             await self.session.commit()
         except IntegrityError as exc:
             # The unique index decides, so two concurrent registrations cannot both win.

@@ -1,10 +1,15 @@
-"""A failing mail server: temporary errors are retried to one email, final ones are not."""
+"""A failing mail server: temporary errors are retried to one email, final ones set it aside."""
 
 import asyncio
+import time
 import uuid
 
 from httpx import AsyncClient
+from sqlalchemy import select
 
+from app.db.session import SessionFactory
+from app.models.dead_letter import DeadLetter
+from app.services.outbox import resend
 from tests.faults.conftest import StartWorker
 from tests.support.mailbox import Mailbox
 from tests.support.users import PASSWORD
@@ -38,6 +43,20 @@ async def test_temporary_smtp_failures_are_retried_until_one_email_is_delivered(
     assert worker.log.count("retry: Retry in") == 2
 
 
+async def dead_letter_for(user_id: int) -> DeadLetter:
+    deadline = time.monotonic() + 30
+    while True:
+        async with SessionFactory() as session:
+            letters = await session.scalars(
+                select(DeadLetter).where(DeadLetter.task_name == "emails.send_welcome_email")
+            )
+            for letter in letters:
+                if letter.args == [user_id]:
+                    return letter
+        assert time.monotonic() < deadline, f"no dead letter for user {user_id}"
+        await asyncio.sleep(0.1)
+
+
 async def test_a_permanent_smtp_failure_is_logged_with_the_user_and_request_and_not_retried(
     client: AsyncClient, mailbox: Mailbox, start_worker: StartWorker, unique_email: str
 ) -> None:
@@ -56,3 +75,29 @@ async def test_a_permanent_smtp_failure_is_logged_with_the_user_and_request_and_
     assert mailbox.attempts[unique_email] == 1
     assert "retry: Retry in" not in worker.log
     assert mailbox.to(unique_email) == []
+
+
+async def test_an_email_set_aside_is_sent_once_when_resent(
+    client: AsyncClient, mailbox: Mailbox, start_worker: StartWorker, unique_email: str
+) -> None:
+    start_worker()
+    mailbox.fail(unique_email, times=1, reply="550 5.1.1 No such mailbox")
+    request_id = uuid.uuid4().hex
+    user_id = await register(client, unique_email, request_id)
+
+    letter = await dead_letter_for(user_id)
+    assert letter.set_aside_by == "worker"
+    assert letter.request_id == request_id
+    assert "550" in letter.error
+    assert mailbox.to(unique_email) == []
+
+    # The address was fixed: send it again, twice over, as a hurried operator might.
+    async with SessionFactory() as session:
+        assert await resend(session, [letter.id]) == [letter.id]
+    async with SessionFactory() as session:
+        assert await resend(session, [letter.id]) == []
+
+    await asyncio.to_thread(mailbox.wait_for, unique_email, 30)
+    async with SessionFactory() as session:
+        assert await session.get(DeadLetter, letter.id) is None
+    assert len(mailbox.to(unique_email)) == 1

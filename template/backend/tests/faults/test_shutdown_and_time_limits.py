@@ -4,7 +4,7 @@ import asyncio
 import signal
 import time
 
-from app.tasks.example_task import run_example_job
+from app.tasks.example_job import run_example_job
 from tests.faults.conftest import StartWorker
 
 
@@ -24,7 +24,7 @@ async def test_a_task_past_its_soft_time_limit_cleans_up_and_fails(
     )
     assert "of 20 steps" in worker.log
     # Sent outside a request, the task logs "-" for a request id.
-    assert "[-] app.tasks.example_task: Example job for user 11 stopped" in worker.log
+    assert "[-] app.tasks.example_job: Example job for user 11 stopped" in worker.log
     assert worker.process.poll() is None
 
 

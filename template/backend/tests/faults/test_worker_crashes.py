@@ -9,12 +9,12 @@ from sqlalchemy import func, select
 
 from app.db.session import SessionFactory
 from app.models.user import User
-from app.tasks.example_task import send_welcome_email
+from app.tasks.emails import send_welcome_email
 from tests.faults.conftest import VISIBILITY_TIMEOUT, StartWorker
 from tests.support.mailbox import Mailbox
 from tests.support.users import create_user
 
-TASK_RECEIVED = "Task app.tasks.example_task.send_welcome_email["
+TASK_RECEIVED = "Task emails.send_welcome_email["
 
 
 async def welcome_emails_marked_sent(emails: list[str]) -> int:

@@ -94,7 +94,7 @@ class RelayProcess(LoggedProcess):
     name = "The outbox relay"
 
     def __init__(self, log_path: Path, **env: str) -> None:
-        command = [sys.executable, "-m", "app.services.outbox_relay"]
+        command = [sys.executable, "-m", "app.relay"]
         super().__init__(command, log_path, **env)
         try:
             self.wait_for_log("Outbox relay started", timeout=30)

@@ -4,12 +4,12 @@ import pytest
 from kombu.exceptions import EncodeError
 
 import app.tasks
-from app.tasks.example_task import send_welcome_email
+from app.tasks.emails import send_welcome_email
 from app.worker.celery_app import celery_app, discover_task_modules
 
 
 def test_every_task_module_is_included() -> None:
-    assert "app.tasks.example_task" in discover_task_modules()
+    assert "app.tasks.emails" in discover_task_modules()
     assert set(discover_task_modules()) <= set(celery_app.conf.include)
 
 
@@ -30,7 +30,7 @@ def test_a_new_task_file_is_discovered_without_registration(
 
     assert "app.tasks.cleanup" in discovered
     assert "app.tasks.billing.invoices" in discovered
-    assert "app.tasks.example_task" in discovered
+    assert "app.tasks.emails" in discovered
     assert not any(name.endswith("__init__") for name in discovered)
 
 

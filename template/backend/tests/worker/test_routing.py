@@ -8,16 +8,17 @@ from kombu import Queue
 from app.core.config import get_settings
 from app.db.session import SessionFactory
 from app.services.outbox import enqueue_on_commit
-from app.services.outbox_relay import OutboxRelay
-from app.tasks.example_task import run_example_job, send_welcome_email
-from app.worker.celery_app import celery_app, queue_names
+from app.tasks.emails import send_welcome_email
+from app.tasks.example_job import run_example_job
+from app.worker.celery_app import TASK_QUEUES, celery_app, queue_names
+from tests.support.relay import new_relay
 
 
 def queued_messages() -> dict[str, int]:
     prefix = get_settings().celery_key_prefix
     with celery_app.connection_for_write() as connection:
         counts: dict[str, int] = {}
-        for name in queue_names(get_settings()):
+        for name in queue_names():
             queue = Queue(f"{prefix}{name}").bind(connection.default_channel)
             # kombu types this str | None; a declare answers (name, messages, consumers).
             declared: Any = queue.queue_declare()
@@ -26,7 +27,24 @@ def queued_messages() -> dict[str, int]:
 
 
 def test_the_project_declares_a_default_and_an_emails_queue() -> None:
-    assert queue_names(get_settings()) == ["default", "emails"]
+    assert queue_names() == ["default", "emails"]
+
+
+def test_every_task_has_a_name_of_its_own_and_a_route_to_a_declared_queue() -> None:
+    """Names that follow the module would change, and strand queued tasks, when a file moves."""
+    celery_app.loader.import_default_modules()
+    ours = {name: task for name, task in celery_app.tasks.items() if not name.startswith("celery.")}
+
+    assert ours, "no task of the project's was registered"
+    for name, task in ours.items():
+        assert name != f"{task.run.__module__}.{task.run.__name__}", f"{name}: give it name=..."
+    assert set(TASK_QUEUES) <= set(ours), "TASK_QUEUES names a task that does not exist"
+    prefix = get_settings().celery_key_prefix
+    declared = {queue.name for queue in celery_app.conf.task_queues}
+    for name in ours:
+        route = celery_app.amqp.router.route({}, name)
+        assert route["queue"].name in declared, f"{name} goes to a queue no worker consumes"
+    assert route["queue"].name.startswith(prefix)
 
 
 def test_each_task_lands_on_its_queue() -> None:
@@ -45,13 +63,12 @@ def test_each_task_lands_on_its_queue() -> None:
 async def test_tasks_sent_through_the_outbox_land_on_their_queue() -> None:
     before = queued_messages()
     async with SessionFactory() as session:
-        enqueue_on_commit(session, send_welcome_email, 1)
-        enqueue_on_commit(session, run_example_job, 1, 1)
-        enqueue_on_commit(session, run_example_job, 1, 1)
+        enqueue_on_commit(session, send_welcome_email.s(1))
+        enqueue_on_commit(session, run_example_job.s(1, 1))
+        enqueue_on_commit(session, run_example_job.s(1, 1))
         await session.commit()
 
-    relay = OutboxRelay(SessionFactory, celery_app, interval_seconds=1)
-    assert await relay.relay_pending() == 3
+    assert await new_relay().relay_pending() == 3
 
     after = queued_messages()
     assert after["emails"] - before["emails"] == 1

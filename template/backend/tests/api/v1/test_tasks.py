@@ -11,7 +11,7 @@ from app.db.session import SessionFactory
 from app.models.outbox_message import OutboxMessage
 from app.models.task_run import TaskRun
 from app.services.task_service import TaskService
-from app.tasks.example_task import run_example_job
+from app.tasks.example_job import run_example_job
 from tests.support.users import auth_headers
 
 
@@ -29,7 +29,7 @@ async def test_starting_a_job_answers_202_with_where_to_follow_it(
     status = await client.get(body["status_url"], headers=headers)
     assert status.status_code == 200
     assert status.json()["task_id"] == body["task_id"]
-    assert status.json()["task_name"] == "app.tasks.example_task.run_example_job"
+    assert status.json()["task_name"] == "example.run_example_job"
     assert status.json()["state"] in {"PENDING", "STARTED", "PROGRESS", "SUCCESS"}
 
 
@@ -102,7 +102,7 @@ async def test_a_job_that_cannot_be_recorded_is_not_queued() -> None:
     before = await queued_in_outbox()
     async with SessionFactory() as session:
         with pytest.raises(IntegrityError):  # no such user: the run's foreign key fails
-            await TaskService(session).start(run_example_job, 2**31 - 1, 1)
+            await TaskService(session).start(run_example_job.s(2**31 - 1, 1), 2**31 - 1)
 
     assert await queued_in_outbox() == before
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from app.api.deps import CurrentUser
 from app.schemas.task import ExampleJobCreate, TaskAccepted, TaskStatus
 from app.services.task_service import TaskService, get_task_service
-from app.tasks.example_task import run_example_job
+from app.tasks.example_job import run_example_job
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
@@ -32,7 +32,7 @@ async def start_example_job(
 
     Accepted even while the broker is down: the job waits in the outbox until it is back.
     """
-    task_id = await tasks.start(run_example_job, current_user.id, current_user.id, job.steps)
+    task_id = await tasks.start(run_example_job.s(current_user.id, job.steps), current_user.id)
     status_url = str(request.url_for("read_task_status", task_id=task_id))
     response.headers["Location"] = status_url
     return TaskAccepted(task_id=task_id, status_url=status_url)

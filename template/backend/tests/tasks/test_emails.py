@@ -6,7 +6,8 @@ import time
 import pytest
 from celery.worker import WorkController
 
-from app.tasks.example_task import run_example_job, send_welcome_email
+from app.tasks.emails import send_welcome_email
+from app.tasks.example_job import run_example_job
 from tests.support.mailbox import Mailbox
 from tests.support.users import create_user
 

@@ -1,0 +1,61 @@
+"""What waits in the outbox, what was set aside, and sending it again: `python -m app.cli`.
+
+`python -m app.cli` shows the outbox's backlog and every dead letter; `python -m app.cli resend
+ID...` (or `--all`) puts dead letters back into the outbox, to be sent again.
+"""
+
+import argparse
+import asyncio
+
+from app.db.session import SessionFactory, engine
+from app.services.outbox import dead_letters, outbox_status, resend
+
+
+async def show() -> None:
+    async with SessionFactory() as session:
+        waiting, oldest = await outbox_status(session)
+        letters = await dead_letters(session)
+    age = f", the oldest for {oldest.total_seconds():.0f} s" if oldest is not None else ""
+    print(f"Outbox: {waiting} message(s) waiting{age}")
+    print(f"Dead letters: {len(letters)}")
+    for letter in letters:
+        print(
+            f"  {letter.id}  {letter.task_name}  args={letter.args} kwargs={letter.kwargs}"
+            f"  set aside by the {letter.set_aside_by} at {letter.set_aside_at:%Y-%m-%d %H:%M:%S}"
+        )
+        print(f"    {letter.error}")
+
+
+async def resend_letters(ids: list[str], every: bool) -> int:
+    async with SessionFactory() as session:
+        if every:
+            ids = [letter.id for letter in await dead_letters(session)]
+        sent = await resend(session, ids)
+    for task_id in sent:
+        print(f"Resent {task_id}")
+    missing = sorted(set(ids) - set(sent))
+    for task_id in missing:
+        print(f"No dead letter {task_id}")
+    return 1 if missing else 0
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(description="The outbox and its dead letters.")
+    commands = parser.add_subparsers(dest="command")
+    resend_parser = commands.add_parser("resend", help="send dead letters again")
+    resend_parser.add_argument("ids", nargs="*", metavar="ID", help="task ids to send again")
+    resend_parser.add_argument("--all", action="store_true", help="every dead letter")
+    options = parser.parse_args()
+    try:
+        if options.command == "resend":
+            if not options.ids and not options.all:
+                resend_parser.error("name the task ids to send again, or --all")
+            return await resend_letters(options.ids, options.all)
+        await show()
+        return 0
+    finally:
+        await engine.dispose()
+
+
+if __name__ == "__main__":
+    raise SystemExit(asyncio.run(main()))

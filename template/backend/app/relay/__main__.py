@@ -1,0 +1,46 @@
+"""Run the outbox relay: `python -m app.relay [--heartbeat FILE]`."""
+
+import argparse
+import asyncio
+import signal
+from pathlib import Path
+
+from app.core.config import get_settings
+from app.core.logging import configure_logging
+from app.db.session import SessionFactory
+from app.relay.relay import OutboxRelay
+from app.worker.celery_app import celery_app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Send committed outbox rows to the broker.")
+    parser.add_argument(
+        "--heartbeat", type=Path, help="a file touched on every pass (for health checks)"
+    )
+    options = parser.parse_args()
+    configure_logging()
+    # The tasks' own modules, so each message is sent with its task's options.
+    celery_app.loader.import_default_modules()
+    settings = get_settings()
+    relay = OutboxRelay(
+        SessionFactory,
+        celery_app,
+        interval_seconds=settings.outbox_relay_interval_seconds,
+        max_publish_attempts=settings.outbox_max_publish_attempts,
+        # Redis, where the API announces its commits (see app.services.outbox).
+        wakeup_url=settings.celery_result_backend,
+        heartbeat=options.heartbeat,
+    )
+    asyncio.run(_serve(relay))
+
+
+async def _serve(relay: OutboxRelay) -> None:
+    # `docker compose stop` sends SIGTERM: stop between batches, so none is sent twice.
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, relay.stop)
+    await relay.run()
+
+
+if __name__ == "__main__":
+    main()
