@@ -99,7 +99,7 @@ def test_default_project_has_the_documented_layout(default_project: Path) -> Non
     missing = [name for name in EXPECTED_FILES if not (default_project / name).is_file()]
     assert missing == []
     migrations = list((default_project / "backend/alembic/versions").glob("*.py"))
-    assert len(migrations) == 4  # the fourth, PostgreSQL's outbox notification, is default only
+    assert len(migrations) == 5  # the fourth, PostgreSQL's outbox notification, is default only
 
 
 @pytest.mark.parametrize("variant", variant_params())
