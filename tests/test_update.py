@@ -25,8 +25,8 @@ from tests.helpers import (
 
 pytestmark = pytest.mark.usefixtures("services")
 
-OLD_MAILER = "backend/app/services/email_service.py"
-NEW_MAILER = "backend/app/services/mailer.py"
+OLD_MAILER = "backend/app/core/email.py"
+NEW_MAILER = "backend/app/core/mailer.py"
 V2_SETTING = "    request_timeout_seconds: float = 30.0\n"
 V2_MIGRATION = f"""
   - version: v2.0.0
@@ -57,9 +57,9 @@ def make_version_2(repo: Path) -> None:
     edit(repo / "template/README.md.jinja", "## Requirements", "## Requirements (v2)")
     git(repo, "mv", f"template/{OLD_MAILER}", f"template/{NEW_MAILER}")
     edit(
-        template / "app/tasks/example_task.py",
-        "from app.services.email_service import ",
-        "from app.services.mailer import ",
+        template / "app/tasks/emails.py",
+        "from app.core.email import ",
+        "from app.core.mailer import ",
     )
     copier_yml = repo / "copier.yml"
     text = copier_yml.read_text()
