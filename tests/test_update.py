@@ -294,6 +294,16 @@ def test_the_v0_2_0_migration_carries_edits_of_the_moved_health_test(
     assert list(project.rglob("*.rej")) == []
 
 
+def tag_the_working_tree(repo: Path, version: str) -> None:
+    """Tag v1.0.0's tree (the working tree under test) as `version`, in a commit of its own: a
+    second tag on v1.0.0's commit would be the one `git describe` names, and projects rendered
+    at v1.0.0 would record `version`."""
+    release = git(
+        repo, "commit-tree", "v1.0.0^{tree}", "-p", "v1.0.0^", "-m", f"{version}: the working tree"
+    ).strip()
+    git(repo, "tag", "--force", version, release)
+
+
 V0_5_1 = "d0afe9dcfbefe3c83f3dd36ddb039adc40d9a4f7"  # the v0.5.1 release
 REMOVED_IN_V0_6_0 = [
     "backend/app/worker/publish.py",
@@ -317,7 +327,8 @@ from app.worker import publish
 async def welcome(user_id: int) -> None:
     await publish.delay(send_welcome_email, user_id)
 '''
-NOTIFICATIONS_V0_6 = '''"""Notifications, written by the user."""
+# The module as releases v0.6.0 to v0.8.0 queue a task, and as v0.9.0 (the working tree) does.
+NOTIFICATIONS_V0_8 = '''"""Notifications, written by the user."""
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -329,6 +340,18 @@ async def welcome(session: AsyncSession, user_id: int) -> None:
     enqueue_on_commit(session, send_welcome_email, user_id)
     await session.commit()
 '''
+NOTIFICATIONS_V0_9 = '''"""Notifications, written by the user."""
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.services.outbox import enqueue_on_commit
+from app.tasks.emails import send_welcome_email
+
+
+async def welcome(session: AsyncSession, user_id: int) -> None:
+    enqueue_on_commit(session, send_welcome_email.s(user_id))
+    await session.commit()
+'''
 
 
 def test_the_v0_6_0_migration_names_user_code_importing_removed_modules(
@@ -337,18 +360,7 @@ def test_the_v0_6_0_migration_names_user_code_importing_removed_modules(
     """v0.5.1 -> v0.6.0 (this working tree): publish.py and the benchmarks went away."""
     assert git(template_repo, "cat-file", "-t", V0_5_1).strip() == "commit", "needs the history"
     git(template_repo, "tag", "--force", "v0.5.1", V0_5_1)
-    # v0.6.0 is v1.0.0's tree in a commit of its own: a second tag on v1.0.0's commit would be
-    # the one `git describe` names, and projects rendered at v1.0.0 would record `v0.6.0`.
-    release = git(
-        template_repo,
-        "commit-tree",
-        "v1.0.0^{tree}",
-        "-p",
-        "v1.0.0^",
-        "-m",
-        "v0.6.0: the working tree under test",
-    ).strip()
-    git(template_repo, "tag", "--force", "v0.6.0", release)
+    tag_the_working_tree(template_repo, "v0.6.0")
     project = new_project(copie, template_repo, "v0.5.1")
     backend = project / "backend"
     for path in REMOVED_IN_V0_6_0:
@@ -384,8 +396,8 @@ def test_the_v0_6_0_migration_names_user_code_importing_removed_modules(
     assert "\nrelay:\n" in (project / "justfile").read_text()
     migration_lines = [line for line in result.stdout.splitlines() if "removed in v0.6.0" in line]
     assert migration_lines == [
-        f"{NOTIFICATIONS}: imports app.worker.publish, removed in v0.6.0: queue tasks with "
-        "enqueue_on_commit(session, task, *args) from app.services.outbox in request code (the "
+        f"{NOTIFICATIONS}:4: imports app.worker.publish, removed in v0.6.0: queue tasks with "
+        "enqueue_on_commit(session, task.s(*args)) from app.services.outbox in request code (the "
         "relay sends them after `await session.commit()`), with task.delay(*args) in sync code"
     ]
     assert (project / ".env").read_bytes() == env_before
@@ -394,7 +406,8 @@ def test_the_v0_6_0_migration_names_user_code_importing_removed_modules(
     assert unfixed.returncode == 1
     assert "app/services/notifications.py:" in unfixed.stdout
 
-    (project / NOTIFICATIONS).write_text(NOTIFICATIONS_V0_6)
+    # v0.6.0 here is the newest release, so the fix is the newest way to queue a task.
+    (project / NOTIFICATIONS).write_text(NOTIFICATIONS_V0_9)
     run(["just", "lock"], project)
 
     just_test(project)
