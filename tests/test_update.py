@@ -540,6 +540,11 @@ def test_an_update_from_v0_8_0_names_old_calls_and_outbox_rows_of_old_names_reac
     project = new_project(copie, template_repo, "v0.8.0")
     backend = project / "backend"
     (project / NOTIFICATIONS).write_text(NOTIFICATIONS_V0_8)
+    edit(
+        backend / "app/services/email_service.py",
+        '"""Sending email over SMTP',
+        '"""Sending email over SMTP (edited by the user)',
+    )
     run(["just", "lock"], project)
     git(project, "add", "--all")
     git(project, "commit", "--quiet", "-m", "User code on v0.8.0")
@@ -561,6 +566,9 @@ def test_an_update_from_v0_8_0_names_old_calls_and_outbox_rows_of_old_names_reac
 
         assert answers(project)["_commit"] == "v0.9.0"
         assert_no_conflicts(project)
+        # The moved mailer keeps the user's edit, merged into its new place.
+        assert not (backend / "app/services/email_service.py").exists()
+        assert "(edited by the user)" in (backend / "app/core/email.py").read_text()
         migration_lines = [line for line in result.stdout.splitlines() if " in v0.9.0: " in line]
         assert migration_lines == [
             f"{NOTIFICATIONS}:6: imports app.tasks.example_task.send_welcome_email, removed in "
