@@ -74,6 +74,7 @@ REQUIRED_RECIPES = [
     "prod-start",
     "prod-stop",
     "prod-logs",
+    "mail",
 ]
 
 
