@@ -24,7 +24,7 @@ from app.worker.celery_app import celery_app
 logger = get_logger(__name__)
 
 
-@celery_app.task
+@celery_app.task(name="arithmetic.double")
 def double(value: int) -> int:
     logger.info("Doubling %s", value)
     return value * 2
@@ -104,7 +104,7 @@ def test_a_task_file_added_while_just_worker_runs_is_picked_up_and_executed(
 
         assert client.stdout.strip() == "42"
         worker_log = log_path.read_text()
-        assert "app.tasks.arithmetic.double" in worker_log
+        assert "arithmetic.double" in worker_log
         assert "Doubling 21" in worker_log
     finally:
         stop(worker)
