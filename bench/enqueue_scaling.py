@@ -11,7 +11,7 @@ database (tables as migrations 0001-0003 create them, 0004's trigger on the v0.8
 
 - (c) the request's row alone: one `task_runs` INSERT;
 - (t0.8) that row and a v0.8.0 outbox row, whose trigger notifies; again with the relay's
-  LISTEN connection open, since listeners make the committing backend do more;
+  LISTEN connection open, as listeners elsewhere on the server make it worse;
 - (t) that row and an outbox row of the next release's shape, no trigger;
 - (n) (t), then `SELECT pg_notify(...)` in a transaction of its own after the commit, with a
   listener: the NOTIFY-after-commit design at its worst (one per request, not coalesced).
