@@ -90,6 +90,11 @@ NEXT_ROW = (
     " VALUES (gen_random_uuid(), 'noop', '[1]', '{}', '{}', gen_random_uuid());"
 )
 SETTINGS = ("fsync", "synchronous_commit")  # what a commit waits for
+# Sessions of other databases: NOTIFY's lock is server-wide, their commits can queue with ours.
+OTHERS = (
+    "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"
+    " AND datname IS DISTINCT FROM current_database()"
+)
 TRUNCATE = "TRUNCATE task_runs, v0_8_0.outbox_messages, next_release.outbox_messages"
 
 
@@ -195,6 +200,7 @@ def measure(options: argparse.Namespace, scripts: Path) -> dict[str, Any]:
             admin.execute(SCHEMA)  # type: ignore[arg-type]
             query = "SELECT name, setting FROM pg_settings WHERE name = ANY(%s)"
             settings = dict(admin.execute(query, [list(SETTINGS)]).fetchall())
+            others = [admin.execute(OTHERS).fetchall()[0][0]]
             for run in range(options.runs):
                 order = list(SHAPES) if run % 2 == 0 else list(reversed(SHAPES))
                 for clients, key in ((c, k) for c in options.clients for k in order):
@@ -204,12 +210,14 @@ def measure(options: argparse.Namespace, scripts: Path) -> dict[str, Any]:
                 for clients, values in publishes.items():
                     requests = 5_000 if options.quick else 50_000
                     values.append(_publishes_per_s(channel, int(clients), requests))
+            others.append(admin.execute(OTHERS).fetchall()[0][0])
     finally:
         subscriber.terminate()
         subscriber.wait()
         isolation.drop_database(owned)
     return {
         "server_settings": settings,
+        "other_sessions_at_start_and_end": others,
         "runs": runs,
         "redis_publishes_per_s": {c: over_runs(v) for c, v in publishes.items()},
     }
@@ -248,6 +256,8 @@ def table(results: dict[str, Any]) -> str:
         *grid.render(header),
         "Redis PUBLISH (the new wake-up), redis-benchmark, one subscriber: "
         + ", ".join(f"{report.stat_cell(s)}/s at {c} client(s)" for c, s in publish.items()),
+        "Sessions of other databases on the PostgreSQL server (NOTIFY's lock is server-wide):"
+        " {} at start, {} at end.".format(*results["other_sessions_at_start_and_end"]),
     ]
     for load in ("at_start", "at_end"):
         if m[f"load_average_{load}"] > report.BUSY_LOAD_AVERAGE:
