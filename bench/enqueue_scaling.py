@@ -191,11 +191,11 @@ def measure(options: argparse.Namespace, scripts: Path) -> dict[str, Any]:
     publishes: dict[str, list[float]] = {"1": [], "32": []}
     for key, (_, script, _) in SHAPES.items():
         (scripts / f"{key}.sql").write_text(script)
-    isolation.create_database(owned)
     subscriber = subprocess.Popen(
         ["redis-cli", "-h", "127.0.0.1", "SUBSCRIBE", channel], stdout=subprocess.DEVNULL
     )
     try:
+        isolation.create_database(owned)
         with psycopg.connect(url, autocommit=True) as admin:
             admin.execute(SCHEMA)  # type: ignore[arg-type]
             query = "SELECT name, setting FROM pg_settings WHERE name = ANY(%s)"
