@@ -33,7 +33,7 @@ def _ms(value: float | None) -> str:
     return _n(value, 2 if value < 10 else 0 if value >= 100 else 1)
 
 
-def _stat(stat: dict[str, Any], decimals: int = 0, unit: str = "") -> str:
+def stat_cell(stat: dict[str, Any], decimals: int = 0, unit: str = "") -> str:
     """The median, and the range across runs when there were several."""
     median = f"{_n(stat['median'], decimals)}{unit}"
     if stat["runs"] < 2:
@@ -56,7 +56,7 @@ def _single(summary: dict[str, float]) -> str:
     return f"{_ms(summary['p50_ms'])} / {_ms(summary['p99_ms'])} / {_ms(summary['max_ms'])}"
 
 
-class _Table:
+class Table:
     def __init__(self, labels: Sequence[str]) -> None:
         self.labels = labels
         self.rows: list[list[str]] = []
@@ -65,7 +65,7 @@ class _Table:
         self.rows.append([title, *([""] * (2 * len(self.labels)))])
 
     def row(self, what: str, cells: dict[str, tuple[str, str]]) -> None:
-        """`cells`: for each ref, its value and its ratio to (c) (or "")."""
+        """`cells`: for each column (a ref), its value and its ratio to (c) (or "")."""
         self.rows.append([f"  {what}", *(c for label in self.labels for c in cells[label])])
 
     def render(self, header: Sequence[str]) -> list[str]:
@@ -78,7 +78,7 @@ class _Table:
         return lines
 
 
-def _endpoint_rows(table: _Table, figures: dict[str, Any], connections: list[str]) -> None:
+def _endpoint_rows(table: Table, figures: dict[str, Any], connections: list[str]) -> None:
     endpoints = figures["endpoints"]
     labels = table.labels
     for count in connections:
@@ -89,7 +89,7 @@ def _endpoint_rows(table: _Table, figures: dict[str, Any], connections: list[str
             for label in labels:
                 figure = endpoints[label][count][key]
                 ratio = "" if key == "c" else f"{figure['ratio_to_c']['median']:.2f}x"
-                cells[label] = (_stat(figure["rps"]), ratio)
+                cells[label] = (stat_cell(figure["rps"]), ratio)
             table.row(what, cells)
         table.section(f"event-loop lag during that load, ms p50 / p99 / max, {conns}")
         for key, what in WAYS.items():
@@ -103,13 +103,13 @@ def _endpoint_rows(table: _Table, figures: dict[str, Any], connections: list[str
         table.row(
             "(t) outbox rows left when the load ended",
             {
-                label: (_stat(endpoints[label][count]["t"]["outbox_rows_left_at_end"]), "")
+                label: (stat_cell(endpoints[label][count]["t"]["outbox_rows_left_at_end"]), "")
                 for label in labels
             },
         )
 
 
-def _idle_rows(table: _Table, figures: dict[str, Any]) -> None:
+def _idle_rows(table: Table, figures: dict[str, Any]) -> None:
     accepted = figures["accepted_to_success"]
     table.section("idle, the template's way (t), ms p50 / p99 / max")
     for key, what in (
@@ -125,7 +125,7 @@ def _idle_rows(table: _Table, figures: dict[str, Any]) -> None:
     )
 
 
-def _broker_down_rows(table: _Table, figures: dict[str, Any]) -> None:
+def _broker_down_rows(table: Table, figures: dict[str, Any]) -> None:
     down = figures["register_broker_down"]
     requests = down[table.labels[0]]["requests_per_endpoint"]
     table.section(
@@ -150,7 +150,7 @@ def _broker_down_rows(table: _Table, figures: dict[str, Any]) -> None:
     )
 
 
-def _drain_rows(table: _Table, figures: dict[str, Any]) -> None:
+def _drain_rows(table: Table, figures: dict[str, Any]) -> None:
     drain = figures["worker_drain"]
     tasks = drain[table.labels[0]]["tasks"]
     table.section(f"worker drain of {tasks} no-op tasks, tasks/s")
@@ -158,10 +158,10 @@ def _drain_rows(table: _Table, figures: dict[str, Any]) -> None:
         ("template_tasks_per_s", "template's celery_app"),
         ("bare_tasks_per_s", "bare Celery app"),
     ):
-        table.row(what, {label: (_stat(drain[label][key]), "") for label in table.labels})
+        table.row(what, {label: (stat_cell(drain[label][key]), "") for label in table.labels})
     table.row(
         "template / bare",
-        {label: (_stat(drain[label]["ratio"], 2, "x"), "") for label in table.labels},
+        {label: (stat_cell(drain[label]["ratio"], 2, "x"), "") for label in table.labels},
     )
 
 
@@ -170,7 +170,7 @@ def table(results: dict[str, Any]) -> str:
     refs = results["refs"]
     labels = [ref["label"] for ref in refs]
     connections = [str(count) for count in results["plan"]["connections"]]
-    grid = _Table(labels)
+    grid = Table(labels)
     _endpoint_rows(grid, figures, connections)
     _idle_rows(grid, figures)
     _broker_down_rows(grid, figures)
@@ -208,7 +208,7 @@ def _notes(results: dict[str, Any], labels: list[str], connections: list[str]) -
         )
     notes += [
         "Load generator ceiling (a server that does nothing): "
-        + ", ".join(f"{_stat(ceiling[count])} req/s at {count}" for count in connections)
+        + ", ".join(f"{stat_cell(ceiling[count])} req/s at {count}" for count in connections)
         + ".",
         "During the load no worker runs (its CPU would count against the enqueueing endpoints on"
         " this machine); the relay does. After each run the outbox empties and the queues are"
