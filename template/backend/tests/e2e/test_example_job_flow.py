@@ -1,4 +1,4 @@
-"""A long-running job started over HTTP, run by a worker process, followed to its result."""
+"""The example job started over HTTP, run by a worker process, followed to its result."""
 
 import asyncio
 
