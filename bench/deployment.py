@@ -34,6 +34,7 @@ class Api:
     process: Process
     url: str
     info: dict[str, Any] = field(default_factory=dict)
+    relay: Process | None = None
 
     def client(self, timeout: float = 30) -> Client:
         return Client(self.url, timeout=timeout)
@@ -149,6 +150,7 @@ def serving(deployment: Deployment, log: str = "api", **env: str) -> Iterator[Ap
     api = deployment.start_api(log, **env)
     with api.process:
         relay = deployment.start_relay(f"{log}-relay", **env)
+        api.relay = relay
         try:
             yield api
         finally:

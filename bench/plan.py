@@ -12,6 +12,7 @@ class Plan:
     drain_tasks: int
     latency_samples: int  # per run, HTTP 202 -> SUCCESS
     register_requests: int  # per endpoint, with the broker down
+    idle_cpu_s: float  # how long the idle relay's CPU time is counted
     connections: tuple[int, ...] = (1, 32)
     concurrency: int = os.cpu_count() or 1  # the worker's default: one process per core
 
@@ -26,6 +27,7 @@ FULL = Plan(
     drain_tasks=2000,
     latency_samples=50,
     register_requests=20,
+    idle_cpu_s=20.0,
 )
 # Every figure once, small: a smoke test of the harness; its numbers are rough.
 QUICK = Plan(
@@ -35,4 +37,5 @@ QUICK = Plan(
     drain_tasks=300,
     latency_samples=10,
     register_requests=3,
+    idle_cpu_s=2.0,
 )

@@ -93,3 +93,15 @@ def stop_all() -> None:
     """Stop every process still running: the bench failed or was interrupted half-way."""
     for process in list(_running):
         process.stop(timeout=5)
+
+
+def cpu_percent(process: Process, seconds: float) -> float:
+    """The CPU a process (its own, not its children's) uses over `seconds`, in % of one core."""
+
+    def cpu_seconds() -> float:
+        fields = Path(f"/proc/{process.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+    before = cpu_seconds()
+    time.sleep(seconds)
+    return 100 * (cpu_seconds() - before) / seconds

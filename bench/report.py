@@ -118,6 +118,11 @@ def _idle_rows(table: _Table, figures: dict[str, Any]) -> None:
         ("accepted_to_success", "HTTP 202 -> SUCCESS in the result backend"),
     ):
         table.row(what, {label: (_latency(accepted[label][key]), "") for label in table.labels})
+    idle_cpu = figures["relay_idle_cpu_percent"]
+    table.row(
+        "relay CPU while idle, % of one core",
+        {label: (f"{idle_cpu[label]:.2f} %", "") for label in table.labels},
+    )
 
 
 def _broker_down_rows(table: _Table, figures: dict[str, Any]) -> None:

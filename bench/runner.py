@@ -3,7 +3,7 @@
 Figures, each for every ref:
 1. requests/s of (c), (a), (b), (t) at each connection count, with the API's loop lag
    (`bench.throughput`), against the load generator's ceiling;
-2. HTTP 202 -> task ran / SUCCESS when idle (`bench.accepted`);
+2. HTTP 202 -> task ran / SUCCESS when idle (`bench.accepted`), and the relay's CPU while idle;
 3. worker drain, the template's app against a bare one (`bench.drain`);
 4. register with the broker down: latency, errors, emails lost (`bench.broker_down`).
 """
@@ -30,6 +30,7 @@ from bench.isolation import Isolation
 from bench.machine import machine, project_versions
 from bench.mailsink import running_mail_sink
 from bench.plan import Plan
+from bench.processes import cpu_percent
 from bench.throughput import measure_ceiling, measure_endpoints
 
 STARTED = time.monotonic()
@@ -92,6 +93,11 @@ def run_bench(plan: Plan, refs: list[tuple[str, str]], logs: Path) -> dict[str, 
             for label, (deployment, api) in apis.items():
                 progress(f"{label}: HTTP 202 -> SUCCESS, idle")
                 figures["accepted_to_success"][label] = measure_accepted(deployment, api, plan)
+            figures["relay_idle_cpu_percent"] = {}
+            for label, (_, api) in apis.items():
+                assert api.relay is not None
+                progress(f"{label}: the relay's CPU while idle")
+                figures["relay_idle_cpu_percent"][label] = cpu_percent(api.relay, plan.idle_cpu_s)
         figures["worker_drain"] = measure_drain(deployments, plan, progress)
         figures["register_broker_down"] = {}
         for deployment in deployments:

@@ -1,12 +1,13 @@
 """Generated projects end to end: their own suite, and a worker started as a user starts it."""
 
+import socket
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.compose_services import local_service_urls
+from tests.compose_services import free_port, local_service_urls
 from tests.conftest import Projects
 from tests.helpers import command_env, git, passing_tests, run, stop
 from tests.variants import answers_of, variant_params
@@ -23,7 +24,7 @@ from app.worker.celery_app import celery_app
 logger = get_logger(__name__)
 
 
-@celery_app.task
+@celery_app.task(name="arithmetic.double")
 def double(value: int) -> int:
     logger.info("Doubling %s", value)
     return value * 2
@@ -103,8 +104,57 @@ def test_a_task_file_added_while_just_worker_runs_is_picked_up_and_executed(
 
         assert client.stdout.strip() == "42"
         worker_log = log_path.read_text()
-        assert "app.tasks.arithmetic.double" in worker_log
+        assert "arithmetic.double" in worker_log
         assert "Doubling 21" in worker_log
     finally:
         stop(worker)
         module.unlink(missing_ok=True)
+
+
+def listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.mark.xdist_group("default")
+def test_just_mail_prints_the_emails_the_app_sends(default_project: Path, tmp_path: Path) -> None:
+    """Without Docker's Mailpit, `just mail` listens where the app sends and shows each email."""
+    port = free_port()
+    log_path = tmp_path / "mail.log"
+    with log_path.open("w") as log:
+        mail = subprocess.Popen(
+            ["just", "mail"],
+            cwd=default_project,
+            # Unbuffered, so each email reaches the log as it arrives, as it does in a terminal.
+            env=command_env(SMTP_PORT=str(port), PYTHONUNBUFFERED="1"),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while not listening(port):
+            assert mail.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.2)
+
+        run(
+            [
+                "uv",
+                "run",
+                "python",
+                "-c",
+                "from app.core.email import send_email; "
+                "send_email('ada@example.com', 'Welcome!', 'Your account is ready.')",
+            ],
+            default_project / "backend",
+            SMTP_PORT=str(port),
+        )
+
+        wait_for_log(log_path, "Your account is ready.", 1, mail)
+        assert "To: ada@example.com" in log_path.read_text()
+    finally:
+        stop(mail)

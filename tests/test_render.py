@@ -74,6 +74,7 @@ REQUIRED_RECIPES = [
     "prod-start",
     "prod-stop",
     "prod-logs",
+    "mail",
 ]
 
 
@@ -99,7 +100,38 @@ def test_default_project_has_the_documented_layout(default_project: Path) -> Non
     missing = [name for name in EXPECTED_FILES if not (default_project / name).is_file()]
     assert missing == []
     migrations = list((default_project / "backend/alembic/versions").glob("*.py"))
-    assert len(migrations) == 4  # the fourth, PostgreSQL's outbox notification, is default only
+    assert len(migrations) == 5  # the fourth, PostgreSQL's outbox notification, is default only
+
+
+def imported_modules(path: Path) -> set[str]:
+    modules: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            modules.add(node.module)
+    return modules
+
+
+@pytest.mark.parametrize("variant", variant_params())
+def test_tasks_never_import_services_and_services_hold_no_process_wiring(
+    projects: Projects, variant: str
+) -> None:
+    """Requests (services) queue tasks; tasks run on core, db and models: no cycle between them.
+
+    A process's wiring (the API app, the relay, the worker's signal handlers, the CLI) stays out
+    of the business logic, which the processes share.
+    """
+    app = projects(variant) / "backend" / "app"
+    wiring = ("app.main", "app.relay", "app.cli", "app.worker.dead_letters", "app.worker.request_id")
+    crossings = [
+        f"{path.relative_to(app)} imports {module}"
+        for folder, forbidden in (("tasks", ("app.services",)), ("services", wiring))
+        for path in (app / folder).rglob("*.py")
+        for module in imported_modules(path)
+        if module.startswith(forbidden)
+    ]
+    assert crossings == []
 
 
 @pytest.mark.parametrize("variant", variant_params())

@@ -6,27 +6,38 @@ migration that carries the user's edits to its new place.
 """
 
 import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from subprocess import STDOUT, Popen
+from typing import Any
 
+import psycopg
 import pytest
 import yaml
+from aiosmtpd.controller import Controller
 from pytest_copie.plugin import Copie
 
-from tests.compose_services import local_service_urls
+from tests.compose_services import free_port, local_service_urls
 from tests.helpers import (
     TEMPLATE_ROOT,
     clone_working_tree,
+    command_env,
     edit,
     git,
     new_project,
     passing_tests,
+    postgres_database,
     run,
+    stop,
 )
 
 pytestmark = pytest.mark.usefixtures("services")
 
-OLD_MAILER = "backend/app/services/email_service.py"
-NEW_MAILER = "backend/app/services/mailer.py"
+OLD_MAILER = "backend/app/core/email.py"
+NEW_MAILER = "backend/app/core/mailer.py"
 V2_SETTING = "    request_timeout_seconds: float = 30.0\n"
 V2_MIGRATION = f"""
   - version: v2.0.0
@@ -57,9 +68,9 @@ def make_version_2(repo: Path) -> None:
     edit(repo / "template/README.md.jinja", "## Requirements", "## Requirements (v2)")
     git(repo, "mv", f"template/{OLD_MAILER}", f"template/{NEW_MAILER}")
     edit(
-        template / "app/tasks/example_task.py",
-        "from app.services.email_service import ",
-        "from app.services.mailer import ",
+        template / "app/tasks/emails.py",
+        "from app.core.email import ",
+        "from app.core.mailer import ",
     )
     copier_yml = repo / "copier.yml"
     text = copier_yml.read_text()
@@ -294,6 +305,16 @@ def test_the_v0_2_0_migration_carries_edits_of_the_moved_health_test(
     assert list(project.rglob("*.rej")) == []
 
 
+def tag_the_working_tree(repo: Path, version: str) -> None:
+    """Tag v1.0.0's tree (the working tree under test) as `version`, in a commit of its own: a
+    second tag on v1.0.0's commit would be the one `git describe` names, and projects rendered
+    at v1.0.0 would record `version`."""
+    release = git(
+        repo, "commit-tree", "v1.0.0^{tree}", "-p", "v1.0.0^", "-m", f"{version}: the working tree"
+    ).strip()
+    git(repo, "tag", "--force", version, release)
+
+
 V0_5_1 = "d0afe9dcfbefe3c83f3dd36ddb039adc40d9a4f7"  # the v0.5.1 release
 REMOVED_IN_V0_6_0 = [
     "backend/app/worker/publish.py",
@@ -317,7 +338,8 @@ from app.worker import publish
 async def welcome(user_id: int) -> None:
     await publish.delay(send_welcome_email, user_id)
 '''
-NOTIFICATIONS_V0_6 = '''"""Notifications, written by the user."""
+# The module as releases v0.6.0 to v0.8.0 queue a task, and as v0.9.0 (the working tree) does.
+NOTIFICATIONS_V0_8 = '''"""Notifications, written by the user."""
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -329,6 +351,18 @@ async def welcome(session: AsyncSession, user_id: int) -> None:
     enqueue_on_commit(session, send_welcome_email, user_id)
     await session.commit()
 '''
+NOTIFICATIONS_V0_9 = '''"""Notifications, written by the user."""
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.services.outbox import enqueue_on_commit
+from app.tasks.emails import send_welcome_email
+
+
+async def welcome(session: AsyncSession, user_id: int) -> None:
+    enqueue_on_commit(session, send_welcome_email.s(user_id))
+    await session.commit()
+'''
 
 
 def test_the_v0_6_0_migration_names_user_code_importing_removed_modules(
@@ -337,18 +371,7 @@ def test_the_v0_6_0_migration_names_user_code_importing_removed_modules(
     """v0.5.1 -> v0.6.0 (this working tree): publish.py and the benchmarks went away."""
     assert git(template_repo, "cat-file", "-t", V0_5_1).strip() == "commit", "needs the history"
     git(template_repo, "tag", "--force", "v0.5.1", V0_5_1)
-    # v0.6.0 is v1.0.0's tree in a commit of its own: a second tag on v1.0.0's commit would be
-    # the one `git describe` names, and projects rendered at v1.0.0 would record `v0.6.0`.
-    release = git(
-        template_repo,
-        "commit-tree",
-        "v1.0.0^{tree}",
-        "-p",
-        "v1.0.0^",
-        "-m",
-        "v0.6.0: the working tree under test",
-    ).strip()
-    git(template_repo, "tag", "--force", "v0.6.0", release)
+    tag_the_working_tree(template_repo, "v0.6.0")
     project = new_project(copie, template_repo, "v0.5.1")
     backend = project / "backend"
     for path in REMOVED_IN_V0_6_0:
@@ -384,8 +407,8 @@ def test_the_v0_6_0_migration_names_user_code_importing_removed_modules(
     assert "\nrelay:\n" in (project / "justfile").read_text()
     migration_lines = [line for line in result.stdout.splitlines() if "removed in v0.6.0" in line]
     assert migration_lines == [
-        f"{NOTIFICATIONS}: imports app.worker.publish, removed in v0.6.0: queue tasks with "
-        "enqueue_on_commit(session, task, *args) from app.services.outbox in request code (the "
+        f"{NOTIFICATIONS}:4: imports app.worker.publish, removed in v0.6.0: queue tasks with "
+        "enqueue_on_commit(session, task.s(*args)) from app.services.outbox in request code (the "
         "relay sends them after `await session.commit()`), with task.delay(*args) in sync code"
     ]
     assert (project / ".env").read_bytes() == env_before
@@ -394,8 +417,178 @@ def test_the_v0_6_0_migration_names_user_code_importing_removed_modules(
     assert unfixed.returncode == 1
     assert "app/services/notifications.py:" in unfixed.stdout
 
-    (project / NOTIFICATIONS).write_text(NOTIFICATIONS_V0_6)
+    # v0.6.0 here is the newest release, so the fix is the newest way to queue a task.
+    (project / NOTIFICATIONS).write_text(NOTIFICATIONS_V0_9)
     run(["just", "lock"], project)
 
     just_test(project)
     run(["uv", "run", "mypy", "."], backend)
+
+
+V0_8_0 = "ca23d69ba01f5641845f03766547ae4fb6c7b18f"  # the v0.8.0 release
+# v0.8.0's own registration, in process: the user, and the outbox row of their welcome email.
+REGISTER = """
+import asyncio
+import sys
+
+import httpx
+
+from app.main import app
+
+
+async def register() -> None:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        response = await client.post(
+            "/api/v1/auth/register",
+            json={"email": sys.argv[1], "password": "correct horse battery staple"},
+        )
+    response.raise_for_status()
+
+
+asyncio.run(register())
+"""
+OUTBOX = "SELECT task_name, args FROM outbox_messages"
+
+
+class Inbox:
+    """aiosmtpd's handler: the recipients of each message the server accepted."""
+
+    def __init__(self) -> None:
+        self.recipients: list[list[str]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.recipients.append(list(envelope.rcpt_tos))
+        return "250 Message accepted for delivery"
+
+
+@contextmanager
+def smtp_server(port: int) -> Iterator[Inbox]:
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield inbox
+    finally:
+        controller.stop()
+
+
+def query(database_url: str, sql: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(database_url.replace("+asyncpg", "")) as connection:
+        return connection.execute(sql).fetchall()
+
+
+@contextmanager
+def started(command: list[str], cwd: Path, log_path: Path, **env: str) -> Iterator[Popen[bytes]]:
+    """A long-running process of the project, stopped (its whole group) on the way out."""
+    with log_path.open("w") as log:
+        process = Popen(
+            command,
+            cwd=cwd,
+            env=command_env(**env),
+            stdout=log,
+            stderr=STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield process
+    finally:
+        stop(process)
+
+
+def send_the_outbox(backend: Path, database_url: str, logs: Path, **env: str) -> list[list[str]]:
+    """Run the project's relay and a worker until the outbox is empty and an email arrived, then
+    stop them; the recipients of each email, once nothing else can arrive."""
+    smtp_port = free_port()
+    env |= {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_port)}
+    venv = backend / ".venv" / "bin"
+    relay = [str(venv / "python"), "-m", "app.relay"]
+    worker = [str(venv / "celery"), "-A", "app.worker.celery_app:celery_app", "worker"]
+    worker += ["--concurrency=1", f"--hostname=update-test-{uuid.uuid4().hex[:8]}@%h"]
+    with (
+        smtp_server(smtp_port) as inbox,
+        started(relay, backend, logs / "relay.log", **env) as relay_process,
+        started(worker, backend, logs / "worker.log", **env) as worker_process,
+    ):
+        deadline = time.monotonic() + 60
+        while not inbox.recipients or query(database_url, OUTBOX):
+            dead_letters = query(database_url, "SELECT task_name, error FROM dead_letters")
+            exited = relay_process.poll() is not None or worker_process.poll() is not None
+            if dead_letters or exited or time.monotonic() > deadline:
+                output = "".join(
+                    f"--- {name} ---\n{(logs / name).read_text()}"
+                    for name in ("relay.log", "worker.log")
+                )
+                pytest.fail(
+                    "The outbox was not sent and delivered within 60 s, or a message was set "
+                    f"aside, or a process exited: recipients {inbox.recipients}, outbox "
+                    f"{query(database_url, OUTBOX)}, dead letters {dead_letters}\n{output}"
+                )
+            time.sleep(0.2)
+    return inbox.recipients
+
+
+def test_an_update_from_v0_8_0_names_old_calls_and_outbox_rows_of_old_names_reach_a_worker(
+    template_repo: Path, copie: Copie, key_prefix: str, tmp_path: Path
+) -> None:
+    """v0.8.0 -> v0.9.0 (this working tree): the example tasks moved and took explicit names, and
+    enqueue_on_commit takes a signature. A welcome email that v0.8.0 queued under the task's old
+    name is sent after the update, by the new relay and worker."""
+    assert git(template_repo, "cat-file", "-t", V0_8_0).strip() == "commit", "needs the history"
+    git(template_repo, "tag", "--force", "v0.8.0", V0_8_0)
+    tag_the_working_tree(template_repo, "v0.9.0")
+    project = new_project(copie, template_repo, "v0.8.0")
+    backend = project / "backend"
+    (project / NOTIFICATIONS).write_text(NOTIFICATIONS_V0_8)
+    edit(
+        backend / "app/services/email_service.py",
+        '"""Sending email over SMTP',
+        '"""Sending email over SMTP (edited by the user)',
+    )
+    run(["just", "lock"], project)
+    git(project, "add", "--all")
+    git(project, "commit", "--quiet", "-m", "User code on v0.8.0")
+
+    with postgres_database(f"update_v0_8_{uuid.uuid4().hex[:10]}") as database_url:
+        env = {
+            **local_service_urls("redis"),
+            "DATABASE_URL": database_url,
+            "CELERY_KEY_PREFIX": key_prefix,
+        }
+        run(["uv", "run", "alembic", "upgrade", "head"], backend, **env)
+        run(["uv", "run", "python", "-c", REGISTER, "ada@example.com"], backend, **env)
+        [(user_id,)] = query(database_url, "SELECT id FROM users")
+        assert query(database_url, OUTBOX) == [
+            ("app.tasks.example_task.send_welcome_email", [user_id])
+        ]
+
+        result = update(project, "v0.9.0")
+
+        assert answers(project)["_commit"] == "v0.9.0"
+        assert_no_conflicts(project)
+        # The moved mailer keeps the user's edit, merged into its new place.
+        assert not (backend / "app/services/email_service.py").exists()
+        assert "(edited by the user)" in (backend / "app/core/email.py").read_text()
+        migration_lines = [line for line in result.stdout.splitlines() if " in v0.9.0: " in line]
+        assert migration_lines == [
+            f"{NOTIFICATIONS}:6: imports app.tasks.example_task.send_welcome_email, removed in "
+            "v0.9.0: import it from app.tasks.emails",
+            f"{NOTIFICATIONS}:10: calls enqueue_on_commit(session, task, *args), changed in "
+            "v0.9.0: pass the call as one Celery signature, enqueue_on_commit(session, "
+            "task.s(*args)), with options such as a countdown in .set(countdown=60)",
+        ]
+        run(["just", "lock"], project)
+        imports_notifications = ["uv", "run", "python", "-c", "import app.services.notifications"]
+        unfixed = run(imports_notifications, backend, check=False, **env)
+        assert unfixed.returncode == 1, "the user's module still imports as it was"
+        assert "app.tasks.example_task" in unfixed.stderr
+        (project / NOTIFICATIONS).write_text(NOTIFICATIONS_V0_9)
+        run(imports_notifications, backend, **env)
+        run(["uv", "run", "alembic", "upgrade", "head"], backend, **env)
+        # Revision 0005 gave the waiting row the name the task now declares.
+        assert query(database_url, OUTBOX) == [("emails.send_welcome_email", [user_id])]
+
+        recipients = send_the_outbox(backend, database_url, tmp_path, **env)
+
+        assert recipients == [["ada@example.com"]]
+        assert query(database_url, "SELECT count(*) FROM dead_letters") == [(0,)]

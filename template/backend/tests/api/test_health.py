@@ -1,10 +1,13 @@
+import uuid
 from urllib.parse import urlsplit
 
 import pytest
 from httpx import ASGITransport, AsyncClient
 
 from app.core.config import get_settings
+from app.db.session import SessionFactory
 from app.main import create_app
+from app.models.dead_letter import DeadLetter
 from app.worker.celery_app import celery_app
 
 
@@ -20,6 +23,27 @@ async def test_readiness_checks_the_database_and_the_result_backend(client: Asyn
 
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "checks": {"database": "ok", "results": "ok"}}
+
+
+async def test_dead_letters_leave_the_api_ready(client: AsyncClient) -> None:
+    """A task set aside waits for a person (`just outbox`); the API itself is fine."""
+    async with SessionFactory() as session:
+        letter = DeadLetter(
+            id=str(uuid.uuid4()),
+            task_name="emails.send_welcome_email",
+            args=[1],
+            kwargs={},
+            set_aside_by="worker",
+            error="PermanentEmailError('SMTP 550')",
+        )
+        session.add(letter)
+        await session.commit()
+
+        response = await client.get("/health/ready")
+
+        await session.delete(letter)
+        await session.commit()
+    assert response.status_code == 200
 
 
 def nowhere(url: str) -> str:

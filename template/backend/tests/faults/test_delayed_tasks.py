@@ -1,0 +1,57 @@
+"""A countdown longer than a worker may hold a task unacknowledged: it waits in the outbox instead.
+
+Celery sends a countdown to the broker at once, and a worker holds the message, unacknowledged,
+until it is due; held past the broker's limit, it is handed out again and runs twice. Through the
+outbox, nothing reaches the broker or a worker before the task is due.
+"""
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from app.db.session import SessionFactory
+from app.models.outbox_message import OutboxMessage
+from app.services.outbox import enqueue_on_commit
+from app.tasks.emails import send_welcome_email
+from app.worker.celery_app import TASK_QUEUES, celery_app
+from tests.faults.conftest import VISIBILITY_TIMEOUT, StartWorker
+from tests.support.mailbox import Mailbox
+from tests.support.users import create_user
+
+COUNTDOWN = VISIBILITY_TIMEOUT + 2
+
+
+def waiting_in_the_emails_queue() -> int:
+    emails = TASK_QUEUES[send_welcome_email.name]
+    queue = next(queue for queue in celery_app.conf.task_queues if queue.name.endswith(emails))
+    with celery_app.connection_for_write() as connection:
+        # kombu types this str | None; a declare answers (name, messages, consumers).
+        declared: Any = queue.bind(connection.default_channel).queue_declare()
+        count: int = declared.message_count
+        return count
+
+
+async def test_a_long_countdown_waits_in_the_outbox_and_runs_once_when_due(
+    start_worker: StartWorker, mailbox: Mailbox, unique_email: str
+) -> None:
+    start_worker()
+    user = await create_user(unique_email)
+    async with SessionFactory() as session:
+        task_id = enqueue_on_commit(session, send_welcome_email.s(user.id).set(countdown=COUNTDOWN))
+        await session.commit()
+    due = datetime.now(UTC) + timedelta(seconds=COUNTDOWN)
+
+    # Until it is due: a row of the outbox, nothing in the broker, nothing held by a worker.
+    deadline = time.monotonic() + COUNTDOWN - 2
+    while time.monotonic() < deadline:
+        async with SessionFactory() as session:
+            assert await session.get(OutboxMessage, task_id) is not None
+        assert waiting_in_the_emails_queue() == 0
+        scheduled = await asyncio.to_thread(celery_app.control.inspect(timeout=1).scheduled)
+        assert not any((scheduled or {}).values()), scheduled
+        await asyncio.sleep(0.5)
+
+    await asyncio.to_thread(mailbox.wait_for, unique_email, 30)
+    assert datetime.now(UTC) >= due
+    assert len(mailbox.to(unique_email)) == 1

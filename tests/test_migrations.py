@@ -1,0 +1,113 @@
+"""migrations/removed_modules.py, the migration that names the user's code a release broke: what
+it names in code of its own, and that it names nothing in the template's."""
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import TEMPLATE_ROOT, git_init_and_commit, run
+
+SCRIPT = TEMPLATE_ROOT / "migrations" / "removed_modules.py"
+
+CODE_FOR_V0_8_0 = """from app.core.config import get_settings
+from app.services.email_service import send_email
+from app.services.outbox import enqueue_on_commit
+from app.tasks import emails
+from app.tasks.example_task import run_example_job
+from app.worker.celery_app import celery_app
+
+
+@celery_app.task
+def report(user_id: int) -> None:
+    send_email(to="ada@example.com", subject="Report", body="")
+
+
+async def queue(session, user_id, call):
+    enqueue_on_commit(session, run_example_job, user_id, 3)
+    enqueue_on_commit(session, emails.send_welcome_email)
+    enqueue_on_commit(session, report)
+    enqueue_on_commit(session, report.s(user_id), countdown=60)
+    enqueue_on_commit(session, emails.send_welcome_email.s(user_id))
+    enqueue_on_commit(session, call)
+    celery_app.send_task("app.tasks.example_task.send_welcome_email", [user_id])
+    return get_settings().celery_task_routes
+"""
+OLD_CALL = (
+    "calls enqueue_on_commit(session, task, *args), changed in v0.9.0: pass the call as one "
+    "Celery signature, enqueue_on_commit(session, task.s(*args)), with options such as a "
+    "countdown in .set(countdown=60)"
+)
+
+
+def names(project: Path, release: str) -> list[str]:
+    return run([sys.executable, str(SCRIPT), release], project).stdout.splitlines()
+
+
+def test_v0_9_0_names_moved_modules_old_calls_old_task_names_and_removed_settings(
+    tmp_path: Path,
+) -> None:
+    services = tmp_path / "backend/app/services"
+    services.mkdir(parents=True)
+    (services / "reports.py").write_text(CODE_FOR_V0_8_0)
+    # A revision names the old task to rename its rows; a conflicted file cannot be parsed.
+    revisions = tmp_path / "backend/alembic/versions"
+    revisions.mkdir(parents=True)
+    (revisions / "0006_rename.py").write_text(
+        'RENAMED = {"app.tasks.example_task.send_welcome_email": "emails.send_welcome_email"}\n'
+    )
+    (services / "conflicted.py").write_text("<<<<<<< before updating\nx = 1\n")
+    git_init_and_commit(tmp_path)
+
+    reports = "backend/app/services/reports.py"
+    assert names(tmp_path, "v0.9.0") == [
+        "backend/app/services/conflicted.py: not readable as Python (conflict markers?); "
+        "check it by hand",
+        f"{reports}:2: imports app.services.email_service, removed in v0.9.0: the same module "
+        "is now app.core.email",
+        f"{reports}:5: imports app.tasks.example_task.run_example_job, removed in v0.9.0: "
+        "import it from app.tasks.example_job",
+        f"{reports}:15: {OLD_CALL}",
+        f"{reports}:16: {OLD_CALL}",
+        f"{reports}:17: {OLD_CALL}",
+        f"{reports}:18: {OLD_CALL}",
+        f"{reports}:21: names the task 'app.tasks.example_task.send_welcome_email', renamed in "
+        "v0.9.0: the task is named 'emails.send_welcome_email'",
+        f"{reports}:22: uses celery_task_routes, removed in v0.9.0: route tasks in TASK_QUEUES "
+        "in app/worker/celery_app.py, by the name each task declares; the CELERY_TASK_ROUTES "
+        "setting is no longer read",
+    ]
+
+
+def test_v0_6_0_names_what_v0_5_1_code_used(tmp_path: Path) -> None:
+    (tmp_path / "notify.py").write_text(
+        "from app.worker import publish\n\n\n"
+        "async def welcome(request, task, user_id):\n"
+        "    await publish.delay(task, user_id)\n"
+        "    request.app.state.outbox_relay.notify()\n"
+    )
+    git_init_and_commit(tmp_path)
+
+    assert names(tmp_path, "v0.6.0") == [
+        "notify.py:1: imports app.worker.publish, removed in v0.6.0: queue tasks with "
+        "enqueue_on_commit(session, task.s(*args)) from app.services.outbox in request code (the "
+        "relay sends them after `await session.commit()`), with task.delay(*args) in sync code",
+        "notify.py:6: uses outbox_relay.notify, removed in v0.6.0: drop the call; the commit "
+        "itself wakes the relay",
+    ]
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [{}, {"database": "sqlite", "broker": "rabbitmq", "use_beat": True, "use_flower": True}],
+    ids=["default", "sqlite-rabbitmq-beat-flower"],
+)
+def test_the_template_s_own_code_is_named_by_no_release(
+    render: Callable[..., Path], answers: dict[str, object]
+) -> None:
+    project = render(**answers)
+    git_init_and_commit(project)
+
+    for release in ("v0.6.0", "v0.9.0"):
+        assert names(project, release) == [], release
