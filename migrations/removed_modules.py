@@ -61,6 +61,7 @@ V0_9_0 = Release(
         ),
         "app.tasks.example_task.send_welcome_email": "import it from app.tasks.emails",
         "app.tasks.example_task.run_example_job": "import it from app.tasks.example_job",
+        "app.schemas.task.ExampleJobCreate": "import it from app.api.v1.endpoints.example_job",
         "app.services.email_service": "the same module is now app.core.email",
         "app.services.outbox_relay": (
             "the relay is app.relay (`python -m app.relay`), its class app.relay.relay.OutboxRelay"

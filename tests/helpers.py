@@ -135,14 +135,16 @@ def clone_working_tree(repo: Path) -> Path:
     return repo
 
 
-def passing_tests(project: Path, **env: str) -> set[str]:
-    """Run the project's suite with `just test`; assert that it ran, all passed, none skipped.
+def passing_tests(project: Path, *pytest_args: str, **env: str) -> set[str]:
+    """Run the project's suite (or the part `pytest_args` select) with `just test`; assert that
+    it ran, all passed, none skipped.
 
     The outcome comes from the suite's JUnit report: its -v lines change shape under xdist.
     """
     report = project / ".pytest-report.xml"
+    command = ["just", "test", "-p", "no:cacheprovider", f"--junitxml={report}", *pytest_args]
     try:
-        run(["just", "test", "-p", "no:cacheprovider", f"--junitxml={report}"], project, **env)
+        run(command, project, **env)
         suite = ElementTree.parse(report).getroot().find("testsuite")
     finally:
         report.unlink(missing_ok=True)

@@ -12,6 +12,7 @@ from tests.helpers import TEMPLATE_ROOT, git_init_and_commit, run
 SCRIPT = TEMPLATE_ROOT / "migrations" / "removed_modules.py"
 
 CODE_FOR_V0_8_0 = """from app.core.config import get_settings
+from app.schemas.task import ExampleJobCreate
 from app.services.email_service import send_email
 from app.services.outbox import enqueue_on_commit
 from app.tasks import emails
@@ -64,17 +65,19 @@ def test_v0_9_0_names_moved_modules_old_calls_old_task_names_and_removed_setting
     assert names(tmp_path, "v0.9.0") == [
         "backend/app/services/conflicted.py: not readable as Python (conflict markers?); "
         "check it by hand",
-        f"{reports}:2: imports app.services.email_service, removed in v0.9.0: the same module "
+        f"{reports}:2: imports app.schemas.task.ExampleJobCreate, removed in v0.9.0: import it "
+        "from app.api.v1.endpoints.example_job",
+        f"{reports}:3: imports app.services.email_service, removed in v0.9.0: the same module "
         "is now app.core.email",
-        f"{reports}:5: imports app.tasks.example_task.run_example_job, removed in v0.9.0: "
+        f"{reports}:6: imports app.tasks.example_task.run_example_job, removed in v0.9.0: "
         "import it from app.tasks.example_job",
-        f"{reports}:15: {OLD_CALL}",
         f"{reports}:16: {OLD_CALL}",
         f"{reports}:17: {OLD_CALL}",
         f"{reports}:18: {OLD_CALL}",
-        f"{reports}:21: names the task 'app.tasks.example_task.send_welcome_email', renamed in "
+        f"{reports}:19: {OLD_CALL}",
+        f"{reports}:22: names the task 'app.tasks.example_task.send_welcome_email', renamed in "
         "v0.9.0: the task is named 'emails.send_welcome_email'",
-        f"{reports}:22: uses celery_task_routes, removed in v0.9.0: route tasks in TASK_QUEUES "
+        f"{reports}:23: uses celery_task_routes, removed in v0.9.0: route tasks in TASK_QUEUES "
         "in app/worker/celery_app.py, by the name each task declares; the CELERY_TASK_ROUTES "
         "setting is no longer read",
     ]

@@ -38,13 +38,16 @@ from tests.variants import answers_of, variant_params
 # change them): one Redis variant and the RabbitMQ one cover every kind of trigger.
 SCALING_VARIANTS = ["kubernetes", "py312_rabbitmq_flower_k8s"]
 
-# The example job sleeps (one step of it per task), so two processes drain about twice as fast
-# even on a busy machine with few cores; 1.3 leaves room for that.
+# Each task sleeps (one step of the generated tests' long task), so two processes drain about
+# twice as fast even on a busy machine with few cores; 1.3 leaves room for that.
 MARGIN = 1.3
 ROUNDS = (1, 2, 2, 1)  # worker processes per round: alternated, so a drift favours neither
 TASKS_PER_PROCESS_SLOT = 6
 POLL_SECONDS = 0.02
 DRAIN_TIMEOUT_SECONDS = 120
+
+# The generated suite's own tasks, for tests that need some task rather than one of the project's.
+TEST_TASKS = "tests.support.tasks"
 
 # Runs in the project's virtual environment: the template's has none of its dependencies. One
 # JSON request a line on stdin, one reply a line (after REPLY) on stdout.
@@ -55,8 +58,8 @@ import sys
 
 from celery.result import AsyncResult
 
-from app.tasks.example_job import run_example_job
 from app.worker.celery_app import celery_app
+from {TEST_TASKS} import long_task
 
 connection = None
 
@@ -76,7 +79,7 @@ def handle(request):
     if op == "enqueue":
         options = {{"queue": request["queue"]}} if request.get("queue") else {{}}
         return [
-            run_example_job.apply_async((0, 1), **options).id for _ in range(request["count"])
+            long_task.apply_async((1,), **options).id for _ in range(request["count"])
         ]
     if op == "lengths":  # KEDA's AMQP mode: a passive declare, which fails on a missing queue
         return {{
@@ -193,10 +196,11 @@ def worker_process(
 ) -> Iterator[subprocess.Popen[bytes]]:
     """One worker pod's process, stopped as Kubernetes stops a pod: SIGTERM to the worker
     (a warm shutdown), SIGKILL only if it outlives its grace period."""
-    # Pods differ by host name, so by node name; processes on one machine need names given.
+    # Pods differ by host name, so by node name; processes on one machine need names given. The
+    # task the test sends is one of the generated tests' own, which the worker loads besides.
     with log.open("w") as output:
         process = subprocess.Popen(
-            [*pod.argv, f"--hostname={node}"],
+            [*pod.argv, f"--hostname={node}", f"--include={TEST_TASKS}"],
             cwd=backend,
             env=env,
             stdout=output,
@@ -254,7 +258,7 @@ def check_queue_scaling(project: Path, broker: str, prefix: str, workdir: Path) 
             **pod.env,
             **urls,
             "CELERY_KEY_PREFIX": prefix,
-            # The example job never opens the database; a name of its own keeps it out of others'.
+            # The task never opens the database; a name of its own keeps it out of others'.
             "DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{database}",
         }
     )

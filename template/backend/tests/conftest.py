@@ -191,7 +191,8 @@ def unique_email() -> str:
 
 
 class WorkerProcess(CeleryProcess):
-    """A worker started like `just worker` does, on every queue of the project."""
+    """A worker started like `just worker` does, on every queue of the project, with the tests'
+    own tasks loaded too."""
 
     def __init__(self, log_path: Path, concurrency: int = 1, **env: str) -> None:
         hostname = f"test-{RUN_ID}-{uuid.uuid4().hex[:6]}@localhost"
@@ -199,6 +200,7 @@ class WorkerProcess(CeleryProcess):
         # Mingle waits a second at startup for other workers to share what they revoked; no
         # test revokes a task.
         arguments.append("--without-mingle")
+        arguments.append("--include=tests.support.tasks")  # the tests' own tasks, besides the app's
         super().__init__(arguments, log_path, **env)
 
 

@@ -1,26 +1,28 @@
-"""A long-running job started over HTTP, run by a worker process, followed to its result."""
+"""A task started for a user, run by a worker process, followed to its result over HTTP."""
 
 import asyncio
 
 from httpx import AsyncClient
 
+from app.db.session import SessionFactory
+from app.services.task_service import TaskService
 from tests.conftest import WorkerProcess
-from tests.support.users import auth_headers
+from tests.support.tasks import long_task
+from tests.support.users import sign_up
 
 
-async def test_a_started_job_reports_progress_then_its_result(
+async def test_a_started_task_reports_progress_then_its_result(
     client: AsyncClient, worker_process: WorkerProcess, unique_email: str
 ) -> None:
-    headers = await auth_headers(client, unique_email)
-    started = await client.post("/api/v1/tasks/example", json={"steps": 3}, headers=headers)
-    assert started.status_code == 202
-    status_url = started.headers["Location"]
+    user_id, headers = await sign_up(client, unique_email)
+    async with SessionFactory() as session:
+        task_id = await TaskService(session).start(long_task.s(3), user_id)
 
     states: list[str] = []
     async with asyncio.timeout(30):
         while not states or states[-1] not in {"SUCCESS", "FAILURE"}:
             await asyncio.sleep(0.1)
-            response = await client.get(status_url, headers=headers)
+            response = await client.get(f"/api/v1/tasks/{task_id}", headers=headers)
             assert response.status_code == 200
             states.append(response.json()["state"])
             if states[-1] == "PROGRESS":
@@ -28,4 +30,4 @@ async def test_a_started_job_reports_progress_then_its_result(
 
     assert states[-1] == "SUCCESS"
     assert "PROGRESS" in states
-    assert response.json()["result"]["steps"] == 3
+    assert response.json()["result"] == {"steps": 3}

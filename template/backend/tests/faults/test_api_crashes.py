@@ -1,7 +1,9 @@
 """The API dies right after a commit, before the relay has sent what it queued: nothing is lost.
 
 A task queued with `enqueue_on_commit` is a row committed with the change; whichever relay runs
-next sends it, once.
+next sends it, once. Besides the welcome email that registering queues, the test starts a task
+for the user (`TaskService.start`, as an endpoint would) and reads its state through the
+restarted API.
 """
 
 import asyncio
@@ -15,26 +17,32 @@ from sqlalchemy import func, select
 
 from app.db.session import SessionFactory
 from app.models.outbox_message import OutboxMessage
+from app.services.task_service import TaskService
 from app.worker.celery_app import celery_app
 from tests.faults.conftest import StartWorker
 from tests.support.api_server import ApiServer
 from tests.support.mailbox import Mailbox
 from tests.support.processes import RelayProcess
-from tests.support.users import PASSWORD
+from tests.support.tasks import long_task
+from tests.support.users import sign_up
 
 pytestmark = pytest.mark.usefixtures("paused_outbox_relay")  # no relay but the one started here
 
 
-async def sign_up_and_start_a_job(http: httpx.AsyncClient, email: str) -> tuple[int, str]:
-    registered = await http.post(
-        "/api/v1/auth/register", json={"email": email, "password": PASSWORD}
-    )
-    assert registered.status_code == 201, registered.text
-    login = await http.post("/api/v1/auth/login", data={"username": email, "password": PASSWORD})
-    headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
-    started = await http.post("/api/v1/tasks/example", json={"steps": 1}, headers=headers)
-    assert started.status_code == 202, started.text
-    return int(registered.json()["id"]), started.json()["task_id"]
+async def start_a_task_for(user_id: int) -> str:
+    async with SessionFactory() as session:
+        return await TaskService(session).start(long_task.s(1), user_id)
+
+
+async def state_once_done(http: httpx.AsyncClient, task_id: str, headers: dict[str, str]) -> str:
+    async with asyncio.timeout(30):
+        while True:
+            status = await http.get(f"/api/v1/tasks/{task_id}", headers=headers)
+            assert status.status_code == 200, status.text
+            state: str = status.json()["state"]
+            if state in {"SUCCESS", "FAILURE"}:
+                return state
+            await asyncio.sleep(0.1)
 
 
 async def waiting_in_outbox() -> int:
@@ -58,21 +66,16 @@ async def test_tasks_committed_before_the_api_was_killed_run_once(
 ) -> None:
     with ApiServer(tmp_path / "api.log") as api:
         async with httpx.AsyncClient(base_url=api.url, timeout=10) as http:
-            user_id, task_id = await sign_up_and_start_a_job(http, unique_email)
+            user_id, headers = await sign_up(http, unique_email)
+        task_id = await start_a_task_for(user_id)
         api.kill()  # SIGKILL: nothing of the process runs after its responses
     assert await waiting_in_outbox() == 2
 
     worker = start_worker()
     with ApiServer(tmp_path / "api-restarted.log") as api, RelayProcess(tmp_path / "relay.log"):
         await asyncio.to_thread(mailbox.wait_for, unique_email, 30)
-        await asyncio.to_thread(worker.wait_for_log, f"run_example_job[{task_id}] succeeded", 30)
         async with httpx.AsyncClient(base_url=api.url, timeout=10) as http:
-            login = await http.post(
-                "/api/v1/auth/login", data={"username": unique_email, "password": PASSWORD}
-            )
-            headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
-            status = await http.get(f"/api/v1/tasks/{task_id}", headers=headers)
-        assert status.json()["state"] == "SUCCESS"
+            assert await state_once_done(http, task_id, headers) == "SUCCESS"
 
         # Everything the relay sent has reached the worker and finished: a duplicate would show.
         assert await waiting_in_outbox() == 0
@@ -81,5 +84,5 @@ async def test_tasks_committed_before_the_api_was_killed_run_once(
 
     assert len(mailbox.to(unique_email)) == 1
     assert worker.log.count(f"Welcome email sent to user {user_id}") == 1
-    assert worker.log.count(f"run_example_job[{task_id}] received") == 1
+    assert worker.log.count(f"{long_task.name}[{task_id}] received") == 1
     assert worker.log.count(" received") == 2

@@ -88,13 +88,21 @@ class CeleryProcess(LoggedProcess):
         super().__init__([*command, *arguments], log_path, **env)
 
 
+# `python -m app.relay`, with the tests' own tasks registered first (it sends only known tasks).
+RELAY_WITH_TEST_TASKS = (
+    "import runpy, tests.support.tasks; "
+    "runpy.run_module('app.relay', run_name='__main__', alter_sys=True)"
+)
+
+
 class RelayProcess(LoggedProcess):
-    """The outbox relay, started as compose starts it; ready once it has logged so."""
+    """The outbox relay, started as compose starts it (`python -m app.relay`), knowing the tests'
+    own tasks too; ready once it has logged so."""
 
     name = "The outbox relay"
 
     def __init__(self, log_path: Path, **env: str) -> None:
-        command = [sys.executable, "-m", "app.relay"]
+        command = [sys.executable, "-c", RELAY_WITH_TEST_TASKS]
         super().__init__(command, log_path, **env)
         try:
             self.wait_for_log("Outbox relay started", timeout=30)

@@ -33,6 +33,12 @@ async def auth_headers(client: AsyncClient, email: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {await login(client, email)}"}
 
 
+async def sign_up(client: AsyncClient, email: str) -> tuple[int, dict[str, str]]:
+    """Register `email`: the new user's id, and the headers that authenticate as that user."""
+    user = await register(client, email)
+    return int(str(user["id"])), {"Authorization": f"Bearer {await login(client, email)}"}
+
+
 async def create_user(email: str, full_name: str | None = None) -> User:
     """A user written straight to the database, for tests of tasks rather than of the API."""
     async with SessionFactory() as session:

@@ -1,4 +1,4 @@
-"""Example tasks run by a real worker (in a thread) on the real broker, database and SMTP."""
+"""The email task, run by a real worker (in a thread) on the real broker, database and SMTP."""
 
 import asyncio
 import time
@@ -7,7 +7,6 @@ import pytest
 from celery.worker import WorkController
 
 from app.tasks.emails import send_welcome_email
-from app.tasks.example_job import run_example_job
 from tests.support.mailbox import Mailbox
 from tests.support.users import create_user
 
@@ -55,11 +54,3 @@ async def test_a_second_delivery_sends_nothing(
 
     await asyncio.to_thread(wait_for_log, caplog, f"Welcome email for user {user.id} skipped")
     assert len(mailbox.to(unique_email)) == 1
-
-
-async def test_the_example_job_returns_its_result(
-    celery_worker: WorkController,
-) -> None:
-    result = run_example_job.delay(7, 2)
-
-    assert await asyncio.to_thread(result.get, timeout=30) == {"user_id": 7, "steps": 2}

@@ -1,14 +1,13 @@
-"""Start a long-running task and follow its state."""
+"""Follow the state of a task started for a user (with `TaskService.start`)."""
 
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, status
 
 from app.api.deps import CurrentUser
-from app.schemas.task import ExampleJobCreate, TaskAccepted, TaskStatus
+from app.schemas.task import TaskStatus
 from app.services.task_service import TaskService, get_task_service
-from app.tasks.example_job import run_example_job
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
@@ -16,30 +15,9 @@ Tasks = Annotated[TaskService, Depends(get_task_service)]
 NOT_AUTHENTICATED = {"description": "Not authenticated"}
 
 
-@router.post(
-    "/example",
-    status_code=status.HTTP_202_ACCEPTED,
-    responses={status.HTTP_401_UNAUTHORIZED: NOT_AUTHENTICATED},
-)
-async def start_example_job(
-    job: ExampleJobCreate,
-    current_user: CurrentUser,
-    tasks: Tasks,
-    request: Request,
-    response: Response,
-) -> TaskAccepted:
-    """Queue the example job; poll the URL in `Location` (or `status_url`) for its state.
-
-    Accepted even while the broker is down: the job waits in the outbox until it is back.
-    """
-    task_id = await tasks.start(run_example_job.s(current_user.id, job.steps), current_user.id)
-    status_url = str(request.url_for("read_task_status", task_id=task_id))
-    response.headers["Location"] = status_url
-    return TaskAccepted(task_id=task_id, status_url=status_url)
-
-
 @router.get(
-    # Only UUIDs match, so `GET /tasks/example` is a 405 and not a lookup of a task "example".
+    # Only UUIDs match: other paths under /tasks are left to the endpoints that start tasks, where
+    # a GET is a 405 and not a lookup of a task of that name.
     "/{task_id:uuid}",
     responses={
         status.HTTP_401_UNAUTHORIZED: NOT_AUTHENTICATED,

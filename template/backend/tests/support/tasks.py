@@ -1,0 +1,33 @@
+"""Tasks of the tests' own, for tests that need some task rather than one of the project's.
+
+Registered on the project's Celery app under names of their own, like every task. Test processes
+import this module; the worker and relay processes that tests start load it too (see processes.py).
+"""
+
+import time
+
+from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded
+
+from app.core.logging import get_logger
+from app.worker.celery_app import celery_app
+
+logger = get_logger(__name__)
+
+STEP_SECONDS = 0.5
+
+
+# STARTED is stored, as for any task whose status endpoint should show it running.
+@celery_app.task(name="tests.long_task", bind=True, track_started=True)
+def long_task(self: Task[[int], dict[str, int]], steps: int) -> dict[str, int]:
+    """Sleeps `steps` times STEP_SECONDS, reporting its progress after each step."""
+    completed = 0
+    try:
+        for step in range(1, steps + 1):
+            time.sleep(STEP_SECONDS)
+            self.update_state(state="PROGRESS", meta={"current": step, "total": steps})
+            completed = step
+    except SoftTimeLimitExceeded:
+        logger.warning("Long task stopped by its time limit after %s of %s steps", completed, steps)
+        raise
+    return {"steps": steps}
