@@ -123,7 +123,13 @@ def test_tasks_never_import_services_and_services_hold_no_process_wiring(
     of the business logic, which the processes share.
     """
     app = projects(variant) / "backend" / "app"
-    wiring = ("app.main", "app.relay", "app.cli", "app.worker.dead_letters", "app.worker.request_id")
+    wiring = (
+        "app.main",
+        "app.relay",
+        "app.cli",
+        "app.worker.dead_letters",
+        "app.worker.request_id",
+    )
     crossings = [
         f"{path.relative_to(app)} imports {module}"
         for folder, forbidden in (("tasks", ("app.services",)), ("services", wiring))
