@@ -62,6 +62,7 @@ class OutboxRelay:
         """Relay until `stop()`; a lost database connection is retried every interval."""
         logger.info("Outbox relay started")
         wakeups = Wakeups(self._wakeup_url, wakeup_channel())
+        await wakeups.listen()
         try:
             while not self._stopping:
                 try:
@@ -85,7 +86,9 @@ class OutboxRelay:
                 # Busy: let the next commits gather, so they go out in one batch rather than a
                 # pass each. An idle relay sends a commit at once.
                 await self._idle_until(asyncio.sleep(LINGER_SECONDS))
-            await self._idle_until(wakeups.wait(await self._seconds_until_next_due()))
+            # A broker that is down is tried again on the interval, not as soon as rows are due.
+            wait = self._interval if self._broker_down else await self._seconds_until_next_due()
+            await self._idle_until(wakeups.wait(wait))
 
     def stop(self) -> None:
         """Finish the batch in flight, if any, then return from `run()`."""
@@ -114,7 +117,8 @@ class OutboxRelay:
             return self._interval
         # Stored in UTC; read back without a zone by some drivers.
         wait = (next_due.replace(tzinfo=UTC) - datetime.now(UTC)).total_seconds()
-        return min(max(wait, 0.0), self._interval)
+        # A row due now that this pass left is another relay's (SKIP LOCKED): give it a moment.
+        return min(max(wait, LINGER_SECONDS), self._interval)
 
     async def relay_pending(self) -> int:
         """Publish one batch of due messages, oldest first; returns how many went out."""
@@ -233,13 +237,22 @@ class Wakeups:
         self._pubsub: redis.asyncio.client.PubSub | None = None
         self._warned = False
 
+    async def listen(self) -> None:
+        """Start listening, before the relay's first pass: no commit after that pass is missed."""
+        with contextlib.suppress(RedisError, OSError):
+            await self._subscribe()
+
+    async def _subscribe(self) -> None:
+        pubsub = self._client.pubsub()
+        await pubsub.subscribe(self._channel)
+        self._pubsub = pubsub
+        self._warned = False
+
     async def wait(self, seconds: float) -> None:
         try:
             if self._pubsub is None:
-                self._pubsub = self._client.pubsub()
-                await self._pubsub.subscribe(self._channel)
-                self._warned = False
-                return  # a pass right away: rows committed before listening went unannounced
+                await self._subscribe()
+                return  # a pass right away: rows committed while not listening went unannounced
             pubsub = self._pubsub
             deadline = time.monotonic() + seconds
             while time.monotonic() < deadline:

@@ -81,7 +81,7 @@ async def test_a_commit_that_queued_a_task_wakes_the_relay() -> None:
     """The relay's wait between passes, up to an hour here, ends when such a commit announces it."""
     wakeups = Wakeups(get_settings().celery_result_backend, wakeup_channel())
     try:
-        await wakeups.wait(0)  # listening from now on
+        await wakeups.listen()
         await asyncio.to_thread(wait_for_a_listener)
         woken = asyncio.create_task(wakeups.wait(3600))
         async with SessionFactory() as session:
@@ -141,6 +141,47 @@ async def test_a_refused_message_stays_until_the_broker_takes_it(
     assert await pending_for(user_id) == []
     await asyncio.to_thread(mailbox.wait_for, unique_email, 30)
     assert len(mailbox.to(unique_email)) == 1
+
+
+async def test_while_the_broker_is_down_the_relay_tries_again_on_its_interval(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Not again as soon as the failed pass ends, though its row is still due."""
+    async with SessionFactory() as session:
+        task_id = enqueue_on_commit(session, send_welcome_email.s(2_000_000_000))
+        await session.commit()
+    monkeypatch.delenv("CELERY_BROKER_URL", raising=False)  # it would win over `broker=`
+    unreachable = Celery(broker=f"redis://127.0.0.1:{free_port()}/0")
+    unreachable.tasks.register(send_welcome_email)
+    relay = new_relay(unreachable, interval_seconds=0.5)
+    passes: list[tuple[float, float]] = []
+    second_pass = asyncio.Event()
+    relay_pending = relay.relay_pending
+
+    async def timed() -> int:
+        if passes:
+            second_pass.set()
+        started = time.monotonic()
+        try:
+            return await relay_pending()
+        finally:
+            passes.append((started, time.monotonic()))
+
+    monkeypatch.setattr(relay, "relay_pending", timed)
+    runner = asyncio.create_task(relay.run())
+    try:
+        async with asyncio.timeout(60):
+            await second_pass.wait()
+    finally:
+        relay.stop()
+        await runner
+
+    assert await outbox_holds(task_id)
+    (_, first_ended), (second_started, _) = passes[:2]
+    assert second_started - first_ended >= 0.45
+    async with SessionFactory() as session:
+        await session.delete(await session.get(OutboxMessage, task_id))
+        await session.commit()
 
 
 def test_the_relay_process_stops_between_batches_on_sigterm(tmp_path: Path) -> None:
