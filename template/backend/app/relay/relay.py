@@ -115,7 +115,7 @@ class OutboxRelay:
             next_due: datetime | None = await session.scalar(select(func.min(OutboxMessage.due_at)))
         if next_due is None:
             return self._interval
-        # Stored in UTC; read back without a zone by some drivers.
+        # Timestamps are stored in UTC.
         wait = (next_due.replace(tzinfo=UTC) - datetime.now(UTC)).total_seconds()
         # A row due now that this pass left is another relay's (SKIP LOCKED): give it a moment.
         return min(max(wait, LINGER_SECONDS), self._interval)

@@ -140,7 +140,7 @@ async def outbox_status(session: AsyncSession) -> tuple[int, timedelta | None]:
             select(func.count(), func.min(OutboxMessage.created_at)).select_from(OutboxMessage)
         )
     ).one()
-    # Stored in UTC; read back without a zone by some drivers.
+    # Timestamps are stored in UTC.
     return count, None if oldest is None else datetime.now(UTC) - oldest.replace(tzinfo=UTC)
 
 
