@@ -14,7 +14,10 @@ database (tables as migrations 0001-0003 create them, 0004's trigger on the v0.8
   LISTEN connection open, as listeners elsewhere on the server make it worse;
 - (t) that row and an outbox row of the next release's shape, no trigger;
 - (n) (t), then `SELECT pg_notify(...)` in a transaction of its own after the commit, with a
-  listener: the NOTIFY-after-commit design at its worst (one per request, not coalesced).
+  listener: the NOTIFY-after-commit design at its worst (one per request, not coalesced);
+- (r) (c) plus `SELECT 1`: one more round trip that writes nothing. Where (t) is close to (r),
+  what the outbox row costs is its statement's round trip, not its write;
+- (w) both rows in one statement (a CTE): the outbox row's write without its round trip.
 
 Each pgbench run starts from empty tables; no relay empties the outbox during it. Runs alternate
 the shapes' order, and each figure is the median of its runs. pgbench shares the server's cores.
@@ -95,6 +98,12 @@ OTHERS = (
     "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"
     " AND datname IS DISTINCT FROM current_database()"
 )
+BOTH_ROWS = (  # (w): TASK_RUN and NEXT_ROW as one statement
+    "WITH run AS (INSERT INTO task_runs (id, user_id, task_name)"
+    " VALUES (gen_random_uuid(), 1, 'noop'))"
+    " INSERT INTO next_release.outbox_messages (id, task_name, args, kwargs, options, request_id)"
+    " VALUES (gen_random_uuid(), 'noop', '[1]', '{}', '{}', gen_random_uuid());"
+)
 TRUNCATE = "TRUNCATE task_runs, v0_8_0.outbox_messages, next_release.outbox_messages"
 
 
@@ -117,6 +126,8 @@ SHAPES: dict[str, tuple[str, str, str | None]] = {
         _transaction(TASK_RUN, NEXT_ROW) + "SELECT pg_notify('outbox', '');\n",
         "outbox",
     ),
+    "r": ("(r) (c) + SELECT 1, no outbox row", _transaction(TASK_RUN, "SELECT 1;"), None),
+    "w": ("(w) both rows in one statement", _transaction(BOTH_ROWS), None),
 }
 # pgbench 15 prints "tps = N (without initial connection time)"; older ones "(excluding ...)".
 TPS = re.compile(r"^tps = ([\d.]+) \((?:without initial|excluding)", re.MULTILINE)
