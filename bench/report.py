@@ -216,13 +216,6 @@ def _notes(results: dict[str, Any], labels: list[str], connections: list[str]) -
     ]
     for ref in results["refs"]:
         notes.append(f"{ref['label']}: outbox API `{ref['outbox_api']}`.")
-        accepted = figures["accepted_to_success"][ref["label"]]
-        if not accepted["results_stored"]:
-            notes.append(
-                f"{ref['label']}: no SUCCESS was stored for its outbox tasks (the relay publishes"
-                " them with ignore_result); the status endpoint showed"
-                f" {accepted['status_endpoint_state']} for one that had run."
-            )
     for label in labels:
         for count in connections:
             for key in WAYS:

@@ -61,9 +61,9 @@ def render(destination: Path, **answers: Any) -> Path:
     return destination
 
 
-def new_project(copie: Copie, template: Path, ref: str) -> Path:
+def new_project(copie: Copie, template: Path, ref: str, **answers: Any) -> Path:
     """A project copied from a release of a template clone, committed as `copier update` needs."""
-    project = copy(copie, template, ref)
+    project = copy(copie, template, ref, **answers)
     git_init_and_commit(project)
     return project
 

@@ -1,12 +1,24 @@
-"""What the backend image holds is enough to run every compose service, as the image's user.
+"""The backend image, reproduced in a folder (no Docker engine runs here), runs every compose
+service as the image's user.
 
-No Docker engine is needed: the Dockerfile's stages are reproduced in a folder standing for the
-image's file system. The builder's RUN makes the virtual environment from the files it copies; the
-runtime stage's COPY lines (after `.dockerignore`) bring the code, owned as the Dockerfile says;
-then each compose service's command and healthcheck run there as the image's USER, with the
-image's ENV and compose's environment. A runtime import of a dev dependency, a file the image
-lacks or a write that user cannot make fails here, not on the first `just start`. The image is
-built once per variant, for compose.yaml's services and for compose.prod.yaml's.
+Reproduced, stage by stage from the project's Dockerfile:
+- the builder: its `COPY` lines and `RUN uv sync ...`, run with this machine's uv and the
+  Python version the project asks for, making the virtual environment where the runtime stage
+  takes it from (so the scripts' shebangs hold);
+- the runtime stage: its `COPY` lines after `.dockerignore`, `ENV`, `WORKDIR`, the folders its
+  `RUN mkdir` makes, `USER` (numeric), and the owners `COPY --chown` and `RUN chown` give: the
+  rest belongs to root and cannot be written;
+- each container: compose's command, environment and healthcheck for every backend service of
+  compose.yaml and of compose.prod.yaml, run as that user in the image's folder, with tmpfs and
+  volumes starting empty; with `read_only: true`, the user's own files lose their write bits
+  but for those mounts.
+A runtime import of a dev dependency, a file the image lacks, a flag its programs refuse or a
+write that user cannot make fails here, not on the first `just start`.
+
+Not reproduced: the base image's own files (this machine's stand in), the kernel's read-only
+mount, cap_drop, no-new-privileges, resource limits, the proxy and the networks. This machine's
+PostgreSQL, Redis and RabbitMQ stand in for compose's; the worker runs one process and its ping
+waits one second, polled.
 """
 
 import os
@@ -120,8 +132,8 @@ def interpreter_copy(python_version: str, destination: Path) -> Path:
     return destination / executable.relative_to(prefix)
 
 
-class Image:
-    """The backend image's file system, under `root`, built from the project's Dockerfile."""
+class ImageFolder:
+    """The backend image's file system under `root`, built by the Dockerfile's stages."""
 
     def __init__(self, project: Path, python_version: str, root: Path) -> None:
         self.context = project / "backend"
@@ -135,26 +147,28 @@ class Image:
         assert uid.isdigit(), f"USER names no numeric uid: {user[-1]}"
         assert gid.isdigit(), f"USER names no numeric gid: {user[-1]}"
         self.uid, self.gid = int(uid), int(gid)
-        # Paths made in the image (not the base image's), which live under `root` here.
-        self.made = {
+        # The paths the runtime stage copies into the image (the rest is the base image's, which
+        # this machine's stand in for); they live under `root` here.
+        self.copied_to = {
             split_options(arguments)[1][-1]
             for instruction, arguments in self.runtime
             if instruction == "COPY" and split_options(arguments)[1][-1].startswith("/")
         }
         self.python = interpreter_copy(python_version, root.parent / "python")
+        self.ignore = dockerignore_patterns(self.context)
         # What the Dockerfile gives its user (COPY --chown, RUN chown), known once built.
-        self.owned: list[Path] = []
+        self.user_paths: list[Path] = []
 
     def path(self, image_path: str, workdir: str = "/") -> Path:
         absolute = PurePosixPath(workdir, image_path)
         return self.root / absolute.relative_to("/")
 
-    def map_value(self, value: str) -> str:
+    def image_value(self, value: str) -> str:
         """An ENV value with the image's paths moved under `root`."""
         value = value.replace("$PATH", IMAGE_PATH)
         parts = value.split(os.pathsep)
         return os.pathsep.join(
-            str(self.path(part)) if any(part.startswith(made) for made in self.made) else part
+            str(self.path(part)) if any(part.startswith(made) for made in self.copied_to) else part
             for part in parts
         )
 
@@ -164,35 +178,28 @@ class Image:
             if instruction == "ENV":
                 for word in shlex.split(arguments):
                     name, _, value = word.partition("=")
-                    env[name] = self.map_value(value)
+                    env[name] = self.image_value(value)
         return env
 
     def build(self) -> None:
+        """The builder stage in a folder of its own, the runtime stage in `root`, then owners."""
         self.root.mkdir(mode=0o755)
         (self.root / "tmp").mkdir()
         (self.root / "tmp").chmod(0o1777)
         builder, *_ = self.stages.values()
-        builder_root = self.root.parent / "builder"
-        owned_by_user: list[Path] = []
-        self._run_stage(builder, builder_root, owned_by_user, builder=True)
-        self._run_stage(self.runtime, self.root, owned_by_user, builder=False)
-        self._set_ownership(owned_by_user)
-        self.owned = owned_by_user
+        self._run_stage(builder, self.root.parent / "builder", builder=True)
+        self._run_stage(self.runtime, self.root, builder=False)
+        self._give_owners()
 
-    def _run_stage(
-        self,
-        stage: list[tuple[str, str]],
-        root: Path,
-        owned_by_user: list[Path],
-        *,
-        builder: bool,
-    ) -> None:
+    def _run_stage(self, stage: list[tuple[str, str]], root: Path, *, builder: bool) -> None:
+        """WORKDIR, COPY and RUN as the stage has them; the builder's RUN lines are run, the
+        runtime stage's only make the folders they name and give the owners they set."""
         workdir = "/"
         env = self.env(stage)
         for instruction, arguments in stage:
             if instruction == "WORKDIR":
                 workdir = str(PurePosixPath(workdir, arguments))
-                self._local(workdir, root, builder).mkdir(parents=True, exist_ok=True)
+                self._stage_path(workdir, root, builder).mkdir(parents=True, exist_ok=True)
             elif instruction == "COPY":
                 options, words = split_options(arguments)
                 *sources, target = words
@@ -204,19 +211,19 @@ class Image:
                     assert sources == [target], f"copy from another stage: {arguments}"
                     assert self.path(target).is_dir(), f"the builder made no {target}"
                     continue
-                destination = self._local(target, root, builder, workdir)
+                destination = self._stage_path(target, root, builder, workdir)
                 for source in sources:
                     copied = self._copy(
                         self.context / source, destination, len(sources) > 1 or target.endswith("/")
                     )
                     if "chown" in options and not builder:
-                        owned_by_user.append(copied)
+                        self.user_paths.append(copied)
             elif instruction == "RUN" and builder:
                 command = re.sub(r"--mount=\S+\s*", "", arguments)
                 uv_env = command_env(**env, UV_PYTHON=str(self.python))
                 completed = subprocess.run(
                     ["sh", "-c", command],
-                    cwd=self._local(workdir, root, builder),
+                    cwd=self._stage_path(workdir, root, builder),
                     env=uv_env,
                     capture_output=True,
                     text=True,
@@ -230,22 +237,21 @@ class Image:
                 for made in re.findall(r"mkdir (?:-p )?(\S+)", arguments):
                     self.path(made).mkdir(parents=True, exist_ok=True)
                 for chowned in re.findall(r"chown (?:-R )?\S+ (\S+)", arguments):
-                    owned_by_user.append(self.path(chowned))
+                    self.user_paths.append(self.path(chowned))
 
-    def _local(self, image_path: str, root: Path, builder: bool, workdir: str = "/") -> Path:
+    def _stage_path(self, image_path: str, root: Path, builder: bool, workdir: str = "/") -> Path:
         """Where an image path of a stage lives here: the builder's own folder, except the paths
         the runtime stage takes from it."""
         absolute = PurePosixPath(workdir, image_path)
-        if builder and not any(str(absolute).startswith(made) for made in self.made):
+        if builder and not any(str(absolute).startswith(made) for made in self.copied_to):
             return root / absolute.relative_to("/")
         return self.path(str(absolute))
 
     def _copy(self, source: Path, destination: Path, into: bool) -> Path:
         """Docker's COPY: a file into a folder or to a name, a folder's contents into a folder."""
-        patterns = dockerignore_patterns(self.context)
         relative = PurePosixPath(source.relative_to(self.context).as_posix())
         assert source.exists(), f"COPY of {relative}, which the project lacks"
-        assert not ignored(relative, patterns), (
+        assert not ignored(relative, self.ignore), (
             f"COPY of {relative}, which .dockerignore leaves out"
         )
         if source.is_file():
@@ -257,14 +263,14 @@ class Image:
         target.mkdir(parents=True, exist_ok=True)
         for path in sorted(source.rglob("*")):
             inner = PurePosixPath(path.relative_to(self.context).as_posix())
-            if path.is_dir() or ignored(inner, patterns):
+            if path.is_dir() or ignored(inner, self.ignore):
                 continue
             copied = target / path.relative_to(source)
             copied.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, copied)
         return target
 
-    def _set_ownership(self, owned_by_user: list[Path]) -> None:
+    def _give_owners(self) -> None:
         """Root owns the image but what the Dockerfile gives its user.
 
         Running as root, the processes switch to the image's uid, which root's files refuse; not
@@ -273,7 +279,7 @@ class Image:
         for path in [self.root, *self.root.rglob("*")]:
             if path.is_symlink() or path == self.root / "tmp":
                 continue
-            if not any(path == owned or owned in path.parents for owned in owned_by_user):
+            if not any(path == owned or owned in path.parents for owned in self.user_paths):
                 path.chmod(stat.S_IMODE(path.stat().st_mode) & ~0o222)
             elif os.geteuid() == 0:
                 os.chown(path, self.uid, self.gid)
@@ -310,7 +316,7 @@ class Image:
     def _user_files(self, mounted: list[Path]) -> list[Path]:
         """What the image's user owns, but for the mounts (symbolic links have no modes)."""
         paths = []
-        for owned in self.owned:
+        for owned in self.user_paths:
             for path in [owned, *(owned.rglob("*") if owned.is_dir() else [])]:
                 inside = any(path == mount or mount in path.parents for mount in mounted)
                 if not inside and not path.is_symlink():
@@ -332,7 +338,7 @@ class ImageServices(ComposeServices):
         self,
         project: Path,
         answers: dict[str, Any],
-        image: Image,
+        image: ImageFolder,
         compose_file: str = "compose.yaml",
     ) -> None:
         self.image = image
@@ -385,16 +391,16 @@ class ImageServices(ComposeServices):
         return env
 
 
-class Images:
-    """Each variant's image, built on first use, in a folder the image's user may enter
+class ImageFolders:
+    """Each variant's image folder, built on first use, where the image's user may enter
     (pytest's temporary folders are root's alone)."""
 
     def __init__(self, projects: Projects) -> None:
         self.projects = projects
         self.folders: list[Path] = []
-        self._built: dict[str, Image] = {}
+        self._built: dict[str, ImageFolder] = {}
 
-    def __call__(self, variant: str) -> Image:
+    def __call__(self, variant: str) -> ImageFolder:
         if variant not in self._built:
             project = self.projects(variant)
             # `just start` locks first, the build needs uv.lock.
@@ -402,7 +408,7 @@ class Images:
             folder = Path(tempfile.mkdtemp(prefix="image-"))
             folder.chmod(0o755)
             self.folders.append(folder)
-            image = Image(project, answers_of(variant)["python_version"], folder / "root")
+            image = ImageFolder(project, answers_of(variant)["python_version"], folder / "root")
             image.build()
             self._built[variant] = image
         return self._built[variant]
@@ -416,13 +422,13 @@ class Images:
 
 
 @pytest.fixture(scope="module")
-def images(projects: Projects) -> Iterator[Images]:
-    built = Images(projects)
+def images(projects: Projects) -> Iterator[ImageFolders]:
+    built = ImageFolders(projects)
     yield built
     built.remove()
 
 
-def long_running(answers: dict[str, Any]) -> list[str]:
+def long_running_services(answers: dict[str, Any]) -> list[str]:
     """The services check_all starts, in its order, as the variant has them."""
     expected = ["worker", "relay", "api"]
     expected += ["beat"] if answers["use_beat"] else []
@@ -430,47 +436,23 @@ def long_running(answers: dict[str, Any]) -> list[str]:
     return expected
 
 
+@pytest.mark.parametrize("compose_file", ["compose.yaml", "compose.prod.yaml"])
 @pytest.mark.parametrize("variant", variant_params())
-def test_every_compose_service_runs_from_the_image_as_its_user(
-    projects: Projects, variant: str, images: Images
+def test_every_backend_service_runs_from_the_image_as_its_user(
+    projects: Projects, variant: str, compose_file: str, images: ImageFolders
 ) -> None:
+    """compose.prod.yaml's with its several uvicorn workers and proxy headers, the worker's
+    concurrency flag, the beat schedule and the relay's heartbeat in /tmp, the deploy's settings,
+    and a file system its user cannot write but for what compose.prod.yaml mounts."""
     answers = answers_of(variant)
-    image = images(variant)
-
-    started = ImageServices(projects(variant), answers, image).check_all()
-
-    assert started == long_running(answers)
-
-
-@pytest.mark.parametrize("variant", variant_params())
-def test_every_production_backend_service_runs_from_the_read_only_image(
-    projects: Projects, variant: str, images: Images
-) -> None:
-    """compose.prod.yaml's backend services start from the same image folder, as its user.
-
-    Reproduced: each service's command and healthcheck as compose.prod.yaml writes them (uvicorn's
-    several workers and proxy headers, the worker's concurrency flag, the beat schedule and the
-    relay heartbeat in /tmp), with its environment and the deploy's settings in `.env`; and
-    `read_only: true`, as a file system the user cannot write but for what compose.prod.yaml
-    mounts (the tmpfs /tmp and the volumes), which starts empty. A flag the image's programs
-    refuse, a module it lacks, or a write into the code folder or the home folder fails here.
-
-    Not reproduced: the kernel's read-only mount (the user could still give its own files write
-    bits back or touch one the image ships, which no service does), cap_drop, no-new-privileges,
-    the resource limits, the proxy and the networks; this machine's PostgreSQL, Redis and RabbitMQ
-    stand in for compose's, and, as in the check above, the worker runs one process (a later
-    --concurrency) and its ping waits one second, polled.
-    """
-    answers = answers_of(variant)
-    image = images(variant)
-    services = ImageServices(projects(variant), answers, image, "compose.prod.yaml")
-    assert services.read_only, "compose.prod.yaml's backend services are not read_only"
+    services = ImageServices(projects(variant), answers, images(variant), compose_file)
+    assert services.read_only == (compose_file == "compose.prod.yaml")
 
     started = services.check_all()
 
-    assert started == long_running(answers)
+    assert started == long_running_services(answers)
     assert sorted(services.backend_services) == sorted(["migrate", *started]), (
-        "compose.prod.yaml builds a backend service this test does not start"
+        f"{compose_file} builds a backend service this test does not start"
     )
 
 

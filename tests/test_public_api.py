@@ -1,282 +1,303 @@
-"""The public-API checker (tests/public_api.py) on snippets: it catches each kind of violation
-and passes ordinary code. Fast: nothing is rendered."""
+"""The public-API rule: generated code uses Celery, kombu, redis-py and Starlette through their
+public API only.
 
-from pathlib import Path
+`ast` reads every Python file a rendered project commits. A file breaks the rule when it
+- imports a private module or name of those libraries, or names one in a string
+  (`importlib.import_module("celery._state")`, `mock.patch("kombu.transport.redis._x")`);
+- reads or sets an underscore attribute that is not the project's own: one on a name imported
+  from those libraries (`Channel._x`), or one the project never defines, on anything but `self`
+  (`celery_app.amqp._producer_pool`, `getattr(task, "_get_exec_options")`); in a subclass of a
+  library class, `super()._x` and a `self._x` the class does not set itself;
+- subclasses a kombu transport or channel, or a Celery result backend;
+- builds a kombu message by hand (its wire keys in a dict it writes).
+The standard library's (`sys._getframe`) and namedtuple's `_replace`, `_asdict`, ... pass.
+"""
+
+import ast
+import re
+import sys
 from textwrap import dedent
+from typing import Any
 
 import pytest
 
-from tests.public_api import check_project, check_source
+from tests.conftest import Projects
+from tests.helpers import run
+from tests.variants import variant_params
+
+LIBRARIES = {"celery", "kombu", "redis", "starlette"}
+NAMEDTUPLE_API = {"_asdict", "_field_defaults", "_fields", "_make", "_replace"}
+ATTRIBUTE_FUNCTIONS = {"getattr", "setattr", "hasattr", "delattr", "object"}
+LIBRARY_PATH = re.compile(r"(celery|kombu|redis|starlette)(\.\w+)+")
+# Keys only a message built by hand has (kombu fills them in), and a whole envelope's.
+WIRE_KEYS = {"body_encoding", "delivery_info", "delivery_tag"}
+ENVELOPE_KEYS = {"body", "headers", "properties"}
+PROPERTY_KEYS = {"priority", "delivery_mode"}
+
+
+def is_private(name: str) -> bool:
+    return len(name) > 1 and name.startswith("_") and not name.endswith("__")
+
+
+def private_path(path: str) -> bool:
+    parts = path.split(".")
+    return parts[0] in LIBRARIES and any(map(is_private, parts[1:]))
+
+
+def dotted(expr: ast.expr, imports: dict[str, str]) -> str | None:
+    """The dotted path an expression names through the module's imports."""
+    if isinstance(expr, ast.Name):
+        return imports.get(expr.id)
+    if isinstance(expr, ast.Attribute):
+        base = dotted(expr.value, imports)
+        return base and f"{base}.{expr.attr}"
+    return None
+
+
+def bound_names(nodes: list[Any], skip: set[Any]) -> set[str]:
+    """Every name these trees define or assign (`def`, `x =`, `obj.x =`, arguments)."""
+    names: set[str] = set()
+    stack = list(nodes)
+    while stack:
+        node = stack.pop()
+        if node in skip:
+            continue
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        if isinstance(node, ast.Name | ast.Attribute) and isinstance(node.ctx, ast.Store):
+            names.add(getattr(node, "id", getattr(node, "attr", "")))
+        if isinstance(node, ast.arg):
+            names.add(node.arg)
+        stack.extend(ast.iter_child_nodes(node))
+    return names
+
+
+def imported(tree: ast.Module) -> dict[str, str]:
+    """Each name an absolute import binds, to the dotted path it names."""
+    imports = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                top = alias.name.split(".")[0]
+                imports[alias.asname or top] = alias.name if alias.asname else top
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for alias in node.names:
+                imports[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    return imports
+
+
+def library_bases(node: ast.ClassDef, imports: dict[str, str]) -> list[str]:
+    paths = [dotted(base, imports) or "" for base in node.bases]
+    return [path for path in paths if path.split(".")[0] in LIBRARIES]
+
+
+def check(sources: dict[str, str]) -> list[str]:
+    """The violations in these files (path: source), as `path:line: what`."""
+    trees = {path: ast.parse(dedent(source), path) for path, source in sources.items()}
+    imports = {path: imported(tree) for path, tree in trees.items()}
+    library_classes = {
+        node
+        for path, tree in trees.items()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ClassDef) and library_bases(node, imports[path])
+    }
+    project_names = bound_names(list(trees.values()), skip=library_classes)
+    found: list[str] = []
+    for file, tree in trees.items():
+        found += check_module(file, tree, imports[file], library_classes, project_names)
+    return found
+
+
+def check_module(
+    file: str,
+    tree: ast.Module,
+    imports: dict[str, str],
+    library_classes: set[ast.ClassDef],
+    project_names: set[str],
+) -> list[str]:
+    found: list[str] = []
+
+    def check_attribute(node: ast.AST, base: ast.expr, attr: str, own: set[str] | None) -> None:
+        if not is_private(attr) or attr in NAMEDTUPLE_API:
+            return
+        path = dotted(base, imports)
+        is_super = isinstance(base, ast.Call) and getattr(base.func, "id", None) == "super"
+        top = path and path.split(".")[0]
+        if top in LIBRARIES:
+            report(node, f"uses {attr} of {path}")
+        elif top in sys.stdlib_module_names:
+            pass  # the standard library's own business
+        elif is_super or (isinstance(base, ast.Name) and base.id in {"self", "cls"}):
+            if own is not None and (is_super or attr not in own):
+                report(node, f"uses {attr}, an internal of its library base class")
+        elif attr not in project_names:
+            report(node, f"uses {attr}, which the project does not define: a library's internal")
+
+    def report(node: ast.AST, what: str) -> None:
+        found.append(f"{file}:{getattr(node, 'lineno', 0)}: {what}")
+
+    def visit(node: ast.AST, own: set[str] | None) -> None:
+        """`own`: inside a subclass of a library class, the names that class sets itself."""
+        if isinstance(node, ast.ClassDef):
+            own = bound_names(node.body, skip=set()) if node in library_classes else None
+            for path in library_bases(node, imports):
+                if path.startswith(("celery.backends.", "kombu.transport.")) or path.endswith(
+                    (".Transport", ".Channel")
+                ):
+                    report(node, f"subclasses {path}")
+        if isinstance(node, ast.Import | ast.ImportFrom) and not getattr(node, "level", 0):
+            module = getattr(node, "module", None)
+            for name in (f"{module}.{a.name}" if module else a.name for a in node.names):
+                if private_path(name):
+                    report(node, f"imports {name}")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if LIBRARY_PATH.fullmatch(node.value) and private_path(node.value):
+                report(node, f"names {node.value}")
+        elif isinstance(node, ast.Attribute):
+            check_attribute(node, node.value, node.attr, own)
+        elif isinstance(node, ast.Call):
+            name, args = getattr(node.func, "id", getattr(node.func, "attr", None)), node.args
+            literal = len(args) > 1 and isinstance(getattr(args[1], "value", None), str)
+            if name in ATTRIBUTE_FUNCTIONS and literal:  # getattr(x, "_y"), patch.object(x, "_y")
+                check_attribute(node, args[0], getattr(args[1], "value", ""), own)
+            if name == "dict":
+                for key in {keyword.arg for keyword in node.keywords} & WIRE_KEYS:
+                    report(node, f"builds a message's {key!r}")
+        elif isinstance(node, ast.Dict):
+            keys = {
+                getattr(key, "value", None): value
+                for key, value in zip(node.keys, node.values, strict=True)
+            }
+            for key in sorted(keys.keys() & WIRE_KEYS):
+                report(node, f"builds a message's {key!r}")
+            properties = keys.get("properties")
+            if keys.keys() >= ENVELOPE_KEYS or (
+                isinstance(properties, ast.Dict)
+                and {getattr(key, "value", None) for key in properties.keys} & PROPERTY_KEYS
+            ):
+                report(node, "builds a kombu message envelope")
+        elif isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Store):
+            key = getattr(node.slice, "value", None)
+            if key in WIRE_KEYS:
+                report(node, f"builds a message's {key!r}")
+        for child in ast.iter_child_nodes(node):
+            visit(child, own)
+
+    visit(tree, None)
+    return found
+
+
+@pytest.mark.parametrize("variant", variant_params())
+def test_generated_code_uses_only_public_library_api(projects: Projects, variant: str) -> None:
+    project = projects(variant)
+    paths = run(["git", "ls-files", "*.py"], project).stdout.split()
+    assert len(paths) > 20
+    violations = check({path: (project / path).read_text() for path in paths})
+    assert not violations, "\n".join(["Library internals used:", *violations])
+
 
 FORBIDDEN = {
-    # Private imports
-    "private module": ("import celery._state", "imports the private module celery._state"),
-    "from a private module": (
-        "from celery._state import get_current_app",
-        "imports the private module celery._state",
-    ),
-    "private name": (
-        "from celery.app.task import _x",
-        "imports the private name _x from celery.app.task",
-    ),
-    "private name, kombu": (
-        "from kombu.transport.redis import _y",
-        "imports the private name _y from kombu.transport.redis",
-    ),
-    "import_module": (
-        "import importlib\nimportlib.import_module('celery._state')",
-        "imports the private module celery._state",
-    ),
-    # Private attributes
-    "on an annotated task": (
-        """
-        from celery import Task
-        def options(task: Task) -> dict:
-            return task._get_exec_options()
-        """,
-        "uses the private attribute _get_exec_options of an object from celery",
-    ),
-    "a known internal on any object": (
-        """
-        from app.worker.celery_app import celery_app
-        waiting = celery_app.backend._pending_results
-        """,
-        "uses _pending_results, an internal of celery/kombu/redis/starlette",
-    ),
-    "a known internal, called": (
-        "client = channel._create_client()",
-        "uses _create_client, an internal",
-    ),
-    "on a library name": (
-        "from kombu.transport.redis import Channel\nseparator = Channel._x",
-        "uses the private attribute _x of kombu.transport.redis.Channel",
-    ),
-    "on a library module": (
-        "import kombu.transport.redis\nkombu.transport.redis._y()",
-        "uses the private attribute _y of kombu.transport.redis",
-    ),
-    "on a value made by a library": (
-        """
-        import redis
-        client = redis.Redis.from_url("redis://127.0.0.1")
-        pipeline = client.pipeline()
-        pipeline._anything()
-        """,
-        "uses the private attribute _anything of an object from redis",
-    ),
-    "through getattr": (
-        "getattr(task, '_get_exec_options')()",
-        "uses _get_exec_options, an internal",
-    ),
-    "through monkeypatch": (
-        "monkeypatch.setattr(celery_app.backend, '_pending_results', ())",
-        "uses _pending_results, an internal",
-    ),
-    "through mock.patch": (
-        "from unittest import mock\nmock.patch('kombu.transport.redis.Channel._create_client')",
-        "patches the private name kombu.transport.redis.Channel._create_client",
-    ),
-    "through cast": (
-        """
-        from typing import cast
-        from celery.backends.redis import RedisBackend
-        backend = cast(RedisBackend, app.backend)
-        backend._forget("id")
-        """,
-        "uses the private attribute _forget of an object from celery",
-    ),
-    # Transport and channel subclasses
-    "transport by full path": (
-        "import kombu.transport.redis\nclass T(kombu.transport.redis.Transport): pass",
-        "subclasses the kombu transport/channel kombu.transport.redis.Transport",
-    ),
-    "channel by name": (
-        "from kombu.transport.redis import Channel\nclass C(Channel): pass",
-        "subclasses the kombu transport/channel kombu.transport.redis.Channel",
-    ),
-    "transport through the module": (
-        "from kombu.transport import redis\nclass T(redis.Transport): pass",
-        "subclasses the kombu transport/channel kombu.transport.redis.Transport",
-    ),
-    "virtual channel, renamed": (
-        "from kombu.transport.virtual import Channel as Base\nclass C(Base): pass",
-        "subclasses the kombu transport/channel kombu.transport.virtual.Channel",
-    ),
-    "overriding a channel internal": (
-        """
-        from kombu.transport import redis
-        class C(redis.Channel):
-            def _create_client(self, asynchronous=False):
-                return super()._create_client(asynchronous)
-        """,
-        "calls super()._create_client, an internal of its library base class",
-    ),
-    # Result backend subclasses
-    "redis backend": (
-        "from celery.backends.redis import RedisBackend\nclass B(RedisBackend): pass",
-        "subclasses the Celery result backend celery.backends.redis.RedisBackend",
-    ),
-    "any backend": (
-        "import celery.backends.base\nclass B(celery.backends.base.KeyValueStoreBackend): pass",
-        "subclasses the Celery result backend celery.backends.base.KeyValueStoreBackend",
-    ),
-    "a backend internal through self": (
-        """
-        from celery.backends.redis import RedisBackend
-        class B(RedisBackend):
-            def waiting(self):
-                return any(self._pending_results)
-        """,
-        "uses _pending_results, an internal its library base class defines",
-    ),
-    # Hand-built messages
-    "body_encoding": (
-        "envelope = {'body': body, 'body_encoding': 'base64'}",
-        "builds the wire-format key 'body_encoding' of a message",
-    ),
-    "delivery_tag, assigned": (
-        "properties = {}\nproperties['delivery_tag'] = tag",
-        "sets the wire-format key 'delivery_tag' of a hand-built message",
-    ),
-    "delivery_info, by keyword": (
-        "properties = dict(delivery_info={'exchange': ''})",
-        "builds the wire-format key 'delivery_info' of a message",
-    ),
-    "an envelope": (
-        "message = {'body': b, 'headers': h, 'properties': {'priority': 0}}",
-        "builds a kombu message envelope (body, headers, properties)",
-    ),
-    "message properties": (
-        "message = {'properties': {'priority': 9, 'delivery_mode': 2}}",
-        "builds the properties of a kombu message",
-    ),
+    "import celery._state": "imports celery._state",
+    "from celery._state import get_current_app": "imports celery._state.get_current_app",
+    "from kombu.transport.redis import _y": "imports kombu.transport.redis._y",
+    "importlib.import_module('celery._state')": "names celery._state",
+    "mock.patch('kombu.transport.redis.Channel._create_client')": "names kombu.transport.redis",
+    "def options(task: Task):\n    return task._get_exec_options()": "_get_exec_options, which",
+    "waiting = celery_app.backend._pending_results": "uses _pending_results, which",
+    "producers = celery_app.amqp._producer_pool": "uses _producer_pool, which",
+    "client = redis.Redis()\nclient.pipeline()._anything()": "uses _anything, which",
+    "getattr(task, '_get_exec_options')()": "uses _get_exec_options, which",
+    "monkeypatch.setattr(celery_app.backend, '_pending_results', ())": "_pending_results, which",
+    "from kombu.transport.redis import Channel\nChannel._x": "uses _x of kombu.transport.redis.C",
+    "import kombu.transport.redis\nkombu.transport.redis._y()": "uses _y of kombu.transport.redis",
+    "backend = cast(RedisBackend, app.backend)\nbackend._forget('id')": "uses _forget, which",
+    "import kombu.transport.redis\nclass T(kombu.transport.redis.Transport): ...": "subclasses",
+    "from kombu.transport.redis import Channel\nclass C(Channel): ...": "subclasses kombu",
+    "from kombu.transport import redis\nclass T(redis.Transport): ...": "subclasses kombu",
+    "from kombu.transport.virtual import Channel as B\nclass C(B): ...": "subclasses kombu",
+    "from celery.backends.redis import RedisBackend\nclass B(RedisBackend): ...": "subclasses",
+    "from celery.backends import base\nclass B(base.KeyValueStoreBackend): ...": "subclasses",
+    """
+    from celery import Task
+    class T(Task):
+        def _get_exec_options(self):
+            return super()._get_exec_options()
+    """: "uses _get_exec_options, an internal of its library base class",
+    """
+    from celery.backends.redis import RedisBackend
+    class B(RedisBackend):
+        def waiting(self):
+            return any(self._pending_results)
+    """: "uses _pending_results, an internal of its library base class",
+    "envelope = {'body': body, 'body_encoding': 'base64'}": "builds a message's 'body_encoding'",
+    "properties = {}\nproperties['delivery_tag'] = tag": "builds a message's 'delivery_tag'",
+    "properties = dict(delivery_info={'exchange': ''})": "builds a message's 'delivery_info'",
+    "message = {'body': b, 'headers': h, 'properties': p}": "builds a kombu message envelope",
+    "message = {'properties': {'priority': 9}}": "builds a kombu message envelope",
 }
 
-ALLOWED = {
-    "public imports": """
-        from celery import Celery, Task
-        from celery.exceptions import SoftTimeLimitExceeded
-        from celery.signals import before_task_publish
-        from kombu import Exchange, Queue
-        from kombu.exceptions import OperationalError
-        from redis.asyncio import ConnectionPool
-        from starlette.types import ASGIApp, Message
-        import redis
-        """,
-    "sending tasks": """
-        from celery import Celery
-        celery_app = Celery("app", broker="redis://127.0.0.1")
-        celery_app.send_task("app.tasks.x", args=[1], queue="default")
-        result = task.delay(1)
-        task.apply_async((1,), countdown=5, priority=3)
-        result.get(timeout=1)
-        """,
-    "the project's own private names": """
-        import redis
-        _pool = None
-        class Limiter:
-            def __init__(self, client: redis.Redis) -> None:
-                self._client = client
-            def _send(self) -> None:
-                self._client.ping()
-        def use(limiter: Limiter) -> None:
-            limiter._send()  # `_send` is a Starlette internal's name too, but defined here
-        """,
-    "a name that holds a library object only in another function": """
-        import redis
-        def make():
-            client = redis.Redis()
-            return client
-        def use(client):
-            client._ours()
-        """,
-    "a library subclass's own names": """
-        from celery import Task
-        class BaseTask(Task):
-            _retries_seen = 0
-            def _count(self) -> None:
-                self._retries_seen += 1
-        """,
-    "namedtuple API and other modules' privates": """
-        import os
-        import sys
-        from urllib.parse import urlsplit
-        from kombu.utils.url import url_to_parts
-        urlsplit("redis://127.0.0.1")._replace(netloc="x")
-        url_to_parts("redis://127.0.0.1")._asdict()
-        sys._getframe(0)
-        os._exit(0)
-        """,
-    "reading delivery details": """
-        def queue_of(self) -> str:
-            return self.request.delivery_info["routing_key"]
-        """,
-    "ASGI and HTTP messages": """
-        async def send_body(send, body: bytes) -> None:
-            await send({"type": "http.response.body", "body": body, "headers": []})
-        """,
-    "publishing options": """
-        task.apply_async((1,), priority=9, delivery_mode=2)
-        options = {"queue": "emails", "priority": 3}
-        """,
-    "dunders": """
-        from celery import Celery
-        Celery.__name__
-        monkeypatch.setattr(app.tasks, "__path__", ["x"])
-        """,
-}
+ALLOWED = """
+    import os
+    import sys
+    from urllib.parse import urlsplit
+    from celery import Celery, Task
+    from kombu.utils.url import url_to_parts
+    import redis
+
+    celery_app = Celery("app", broker="redis://127.0.0.1")
+    celery_app.send_task("app.tasks.x", args=[1], queue="default")
+    task.apply_async((1,), countdown=5, priority=3, delivery_mode=2)
+    options = {"queue": "emails", "priority": 3}
+    queue = request.delivery_info["routing_key"]
+    send({"type": "http.response.body", "body": b"", "headers": []})
+    _pool = None
+
+    class Limiter:
+        def __init__(self, client: redis.Redis) -> None:
+            self._client = client
+
+        def _send(self) -> None:
+            self._client.ping()
+
+    def use(limiter: Limiter) -> None:
+        limiter._send()  # `_send` is a Starlette internal's name too, but defined here
+
+    class BaseTask(Task):
+        _retries_seen = 0
+
+        def _count(self) -> None:
+            self._retries_seen += 1
+
+    urlsplit("redis://127.0.0.1")._replace(netloc="x")
+    url_to_parts("redis://127.0.0.1")._asdict()
+    sys._getframe(0)
+    os._exit(0)
+    Celery.__name__
+    monkeypatch.setattr(app.tasks, "__path__", ["x"])
+"""
 
 
-@pytest.mark.parametrize(("source", "expected"), FORBIDDEN.values(), ids=FORBIDDEN.keys())
-def test_each_forbidden_pattern_is_caught(source: str, expected: str) -> None:
-    violations = check_source(dedent(source), "backend/app/snippet.py")
+@pytest.mark.parametrize(("source", "expected"), FORBIDDEN.items(), ids=range(len(FORBIDDEN)))
+def test_each_way_of_using_an_internal_is_caught(source: str, expected: str) -> None:
+    violations = check({"backend/app/snippet.py": source})
     assert any(expected in violation for violation in violations), violations
-    assert all(violation.startswith("backend/app/snippet.py:") for violation in violations)
 
 
-@pytest.mark.parametrize("source", ALLOWED.values(), ids=ALLOWED.keys())
-def test_ordinary_code_passes(source: str) -> None:
-    assert check_source(dedent(source)) == []
+def test_public_api_and_the_projects_own_private_names_pass() -> None:
+    assert check({"backend/app/fine.py": ALLOWED}) == []
 
 
-def test_a_project_is_checked_file_by_file_with_lines(tmp_path: Path) -> None:
-    """Objects another module makes count as the library's; the virtualenv is not looked at."""
-    files = {
-        "backend/app/worker/celery_app.py": """
-            from celery import Celery
-            def build() -> Celery:
-                return Celery("app")
-            celery_app = build()
-            """,
+def test_an_internal_used_in_another_module_is_reported_with_its_line() -> None:
+    sources = {
+        "backend/app/worker/celery_app.py": "from celery import Celery\ncelery_app = Celery()\n",
         "backend/app/api/tasks.py": """
             from app.worker.celery_app import celery_app
 
             def producers():
                 return celery_app.amqp._producer_pool
             """,
-        "backend/app/broken.py": "def (:\n",
-        "backend/app/fine.py": "from celery import Celery\n",
-        "backend/.venv/lib/python3.13/site-packages/celery/app/base.py": "import celery._state\n",
     }
-    for name, source in files.items():
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(dedent(source).lstrip())
-
-    assert check_project(tmp_path) == [
-        "backend/app/api/tasks.py:4: uses the private attribute _producer_pool of an object from"
-        " celery",
-        "backend/app/broken.py:1: does not parse: invalid syntax",
-    ]
-
-
-def test_a_private_import_added_to_a_clean_file_is_caught(tmp_path: Path) -> None:
-    module = tmp_path / "backend/app/worker/routing.py"
-    module.parent.mkdir(parents=True)
-    module.write_text("from kombu import Queue\n\nQUEUES = [Queue('default')]\n")
-    assert check_project(tmp_path) == []
-
-    module.write_text("from kombu.entity import _reprstr\n" + module.read_text())
-
-    assert check_project(tmp_path) == [
-        "backend/app/worker/routing.py:1: imports the private name _reprstr from kombu.entity"
+    assert check(sources) == [
+        "backend/app/api/tasks.py:5: uses _producer_pool, which the project does not define:"
+        " a library's internal"
     ]

@@ -9,7 +9,7 @@ and commits it with a session of its own; they differ only in how the task is en
     POST /bench/outbox      (t) the template's way: the task joins the row's transaction
 
 `POST /bench/accepted` is (t) with a task whose result is stored, its task id being the row's id
-so the real `GET /api/v1/tasks/{id}` shows it. `POST /bench/register/{delay,threadpool}` are the
+as the template's own endpoint records it. `POST /bench/register/{delay,threadpool}` are the
 register endpoint done the (a) and (b) ways. `GET /bench/lag` reads the event-loop lag since the
 last `DELETE /bench/lag` (see `bench_project.lag`).
 """
@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from app.core.security import create_access_token, hash_password
+from app.core.security import hash_password
 from app.db.session import SessionFactory
 from app.main import create_app
 from app.models.task_run import TaskRun
@@ -115,12 +115,9 @@ async def register_then_delay_in_threadpool(user_in: UserCreate) -> dict[str, in
 
 
 @router.get("/info")
-async def read_info(request: Request) -> dict[str, Any]:
-    """What the harness must know: which outbox API this is, and a token."""
-    return {
-        "outbox_api": outbox_compat.API_NAME,
-        "owner_token": create_access_token(str(request.app.state.bench_owner_id)),
-    }
+async def read_info() -> dict[str, str]:
+    """What the harness must know: which outbox API this is."""
+    return {"outbox_api": outbox_compat.API_NAME}
 
 
 @router.get("/lag")

@@ -48,5 +48,5 @@ def run_noop(counter: str | None = None, total: int = 0) -> None:
 
 
 def mark_done(task_id: str) -> None:
-    """Record when this task ran: a ref whose relay stores no result still shows its tasks ran."""
+    """Record when this task ran, by its own clock (its SUCCESS is stored after it returns)."""
     _redis().set(done_key(task_id), repr(time.time()), ex=DONE_KEY_TTL_SECONDS)
