@@ -58,9 +58,7 @@ def create_access_token(subject: str) -> str:
         "iat": now,
         "exp": now + timedelta(minutes=settings.access_token_expire_minutes),
     }
-    return jwt.encode(
-        claims, settings.secret_key.get_secret_value(), algorithm=JWT_ALGORITHM
-    )
+    return jwt.encode(claims, settings.secret_key.get_secret_value(), algorithm=JWT_ALGORITHM)
 
 
 def decode_access_token(token: str) -> str | None:
