@@ -2,12 +2,14 @@
 
 Run by copier in the "after" stage, from the project's root, with the release whose changes to
 look for. It prints `path:line: what, removed in RELEASE: what replaces it` for each use (or
-"renamed", "changed"). It changes no file and always exits 0: the user edits the code.
+"renamed", "changed", "no longer read"), in Python files, and for settings also in env files
+(`.env` included) and YAML files. It changes no file and always exits 0: the user edits the code.
 
-    python removed_modules.py v0.6.0|v0.9.0
+    python removed_modules.py v0.6.0|v0.9.0|v0.10.0
 """
 
 import ast
+import re
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -26,6 +28,11 @@ class Release:
     task_names: dict[str, str] = field(default_factory=dict)
     # What replaces enqueue_on_commit(session, task, *args), if the release changed that call.
     enqueue_call: str | None = None
+    # Settings no longer read, by environment variable: named where Python reads the attribute
+    # (`settings.jwt_algorithm`) and where an env or YAML file sets the variable.
+    settings: dict[str, str] = field(default_factory=dict)
+    # Of those, the ones still read in a project whose broker is Redis.
+    settings_kept_with_redis: frozenset[str] = frozenset()
 
 
 ENQUEUE = (
@@ -92,7 +99,33 @@ V0_9_0 = Release(
         "with options such as a countdown in .set(countdown=60)"
     ),
 )
-RELEASES = {"v0.6.0": V0_6_0, "v0.9.0": V0_9_0}
+CELERY_APP = "app/worker/celery_app.py"
+V0_10_0 = Release(
+    modules={},
+    settings={
+        "PROJECT_NAME": "the API's title is PROJECT_NAME in app/core/config.py",
+        "JWT_ALGORITHM": "tokens are signed with JWT_ALGORITHM (HS256) in app/core/security.py",
+        "CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT_SECONDS": (
+            f"SOFT_SHUTDOWN_TIMEOUT_SECONDS in {CELERY_APP}"
+        ),
+        "CELERY_RESULT_EXPIRES_SECONDS": f"RESULT_EXPIRES in {CELERY_APP}",
+        "CELERY_BROKER_CONNECTION_TIMEOUT_SECONDS": (
+            f"BROKER_CONNECTION_TIMEOUT_SECONDS in {CELERY_APP}, and WAKEUP_TIMEOUT_SECONDS in "
+            "app/services/outbox.py for the relay's wake-ups"
+        ),
+        "CELERY_UNACKED_RESTORE_INTERVAL_SECONDS": (
+            f"UNACKED_RESTORE_INTERVAL_SECONDS in {CELERY_APP} (a Redis broker's), now 1 second"
+        ),
+        "CELERY_VISIBILITY_TIMEOUT_SECONDS": (
+            "drop it; only a Redis broker has a visibility timeout (the result backend never "
+            "read it)"
+        ),
+        "SMTP_TIMEOUT_SECONDS": "SMTP_TIMEOUT_SECONDS in app/core/email.py",
+        "INACTIVE_USER_RETENTION_DAYS": "INACTIVE_USER_RETENTION in app/tasks/maintenance.py",
+    },
+    settings_kept_with_redis=frozenset({"CELERY_VISIBILITY_TIMEOUT_SECONDS"}),
+)
+RELEASES = {"v0.6.0": V0_6_0, "v0.9.0": V0_9_0, "v0.10.0": V0_10_0}
 
 # Where a task module of the project lives: a name imported from there is a task.
 TASKS_PACKAGE = "app.tasks"
@@ -124,8 +157,9 @@ def bindings(node: ast.Import | ast.ImportFrom) -> list[tuple[str, str]]:
 class Finder:
     """The uses of what a release removed, in one module's source."""
 
-    def __init__(self, release: Release, path: Path) -> None:
+    def __init__(self, release: Release, path: Path, settings: dict[str, str]) -> None:
         self.release = release
+        self.settings = {name.lower(): fix for name, fix in settings.items()}
         # An Alembic revision records the old task names on purpose.
         self.check_task_names = not path.parent.match("alembic/versions")
         self.found: set[tuple[int, str, str]] = set()
@@ -146,6 +180,9 @@ class Finder:
             ):
                 self.local_tasks.add(node.name)
         for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr in self.settings:
+                what = f"uses the setting {node.attr}, no longer read"
+                self.report(node, what, self.settings[node.attr])
             if isinstance(node, ast.Attribute | ast.Name):
                 self.names(node)
             elif isinstance(node, ast.Constant) and isinstance(node.value, str):
@@ -211,9 +248,9 @@ class Finder:
         return resolved.startswith(TASKS_PACKAGE + ".")
 
 
-def python_files() -> list[str]:
+def project_files(*patterns: str) -> list[str]:
     listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "--", "*.py"],
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "--", *patterns],
         capture_output=True,
         text=True,
         check=False,
@@ -221,17 +258,49 @@ def python_files() -> list[str]:
     return sorted(name for name in set(listed) if Path(name).is_file())
 
 
+def removed_settings(release: Release) -> dict[str, str]:
+    """The release's removed settings, less those a Redis broker still reads in a Redis project."""
+    answers = Path(".copier-answers.yml")
+    text = answers.read_text(encoding="utf-8") if answers.is_file() else ""
+    with_redis = re.search(r"(?m)^broker: *['\"]?redis\b", text) is not None
+    kept = release.settings_kept_with_redis if with_redis else frozenset()
+    return {name: fix for name, fix in release.settings.items() if name not in kept}
+
+
+def settings_files() -> list[str]:
+    """Env files (the git-ignored `.env` too) and YAML files (compose, manifests)."""
+    listed = project_files("*.env", ".env*", "*/.env*", "*.yaml", "*.yml")
+    return sorted({*listed, *([".env"] if Path(".env").is_file() else [])})
+
+
 def main(version: str) -> None:
     release = RELEASES[version]
-    for name in python_files():
+    settings = removed_settings(release)
+    for name in project_files("*.py"):
         path = Path(name)
         try:
-            uses = Finder(release, path).scan(path.read_text(encoding="utf-8"))
+            uses = Finder(release, path, settings).scan(path.read_text(encoding="utf-8"))
         except (OSError, SyntaxError, ValueError):
             print(f"{name}: not readable as Python (conflict markers?); check it by hand")
             continue
         for line, what, fix in uses:
             print(f"{name}:{line}: {what} in {version}: {fix}")
+    if not settings:
+        return
+    # `NAME=value` (an env file, a list of them), `NAME: value` (a YAML mapping).
+    assignment = re.compile(rf"^\s*(?:- *)?(?:export +)?[\"']?({'|'.join(settings)})[\"']? *[=:]")
+    for name in settings_files():
+        try:
+            lines = Path(name).read_text(encoding="utf-8").splitlines()
+        except (OSError, ValueError):
+            continue
+        for number, text in enumerate(lines, start=1):
+            if match := assignment.match(text):
+                variable = match[1]
+                print(
+                    f"{name}:{number}: sets {variable}, no longer read in {version}: "
+                    f"{settings[variable]}"
+                )
 
 
 if __name__ == "__main__":

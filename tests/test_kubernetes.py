@@ -52,7 +52,7 @@ APP_SCRIPT = """
 import json
 from app.core.config import Settings
 from app.main import app
-from app.worker.celery_app import queue_names
+from app.worker.celery_app import SOFT_SHUTDOWN_TIMEOUT_SECONDS, queue_names
 
 settings = Settings(_env_file=None)
 print(json.dumps({
@@ -63,7 +63,7 @@ print(json.dumps({
     ),
     "time_limit_default": Settings.model_fields["celery_task_time_limit_seconds"].default,
     "time_limit": settings.celery_task_time_limit_seconds,
-    "soft_shutdown": settings.celery_worker_soft_shutdown_timeout_seconds,
+    "soft_shutdown": SOFT_SHUTDOWN_TIMEOUT_SECONDS,
     "prefix": settings.celery_key_prefix,
     "queues": queue_names(),
     "broker_url": settings.celery_broker_url,

@@ -83,6 +83,60 @@ def test_v0_9_0_names_moved_modules_old_calls_old_task_names_and_removed_setting
     ]
 
 
+CODE_FOR_V0_9_0 = """from app.core.config import get_settings
+
+
+def title() -> str:
+    settings = get_settings()
+    return f"{settings.project_name} ({get_settings().jwt_algorithm})"
+"""
+ENV_FOR_V0_9_0 = """SECRET_KEY=abc
+JWT_ALGORITHM=HS256
+# SMTP_TIMEOUT_SECONDS=10
+CELERY_VISIBILITY_TIMEOUT_SECONDS=3600
+"""
+MANIFEST_FOR_V0_9_0 = """data:
+  LOG_LEVEL: INFO
+  "CELERY_RESULT_EXPIRES_SECONDS": "60"
+env:
+  - INACTIVE_USER_RETENTION_DAYS=7
+"""
+
+
+@pytest.mark.parametrize("broker", ["redis", "rabbitmq"])
+def test_v0_10_0_names_settings_read_in_code_and_set_in_env_and_yaml_files(
+    tmp_path: Path, broker: str
+) -> None:
+    (tmp_path / ".copier-answers.yml").write_text(f"_commit: v0.10.0\nbroker: {broker}\n")
+    (tmp_path / ".gitignore").write_text(".env\n")
+    (tmp_path / "title.py").write_text(CODE_FOR_V0_9_0)
+    (tmp_path / ".env").write_text(ENV_FOR_V0_9_0)
+    (tmp_path / "deploy").mkdir()
+    (tmp_path / "deploy/config.yaml").write_text(MANIFEST_FOR_V0_9_0)
+    git_init_and_commit(tmp_path)
+
+    constant = "no longer read in v0.10.0:"
+    security = "tokens are signed with JWT_ALGORITHM (HS256) in app/core/security.py"
+    expected = [
+        f"title.py:6: uses the setting jwt_algorithm, {constant} {security}",
+        f"title.py:6: uses the setting project_name, {constant} the API's title is "
+        "PROJECT_NAME in app/core/config.py",
+        f".env:2: sets JWT_ALGORITHM, {constant} {security}",
+    ]
+    if broker == "rabbitmq":
+        expected.append(
+            f".env:4: sets CELERY_VISIBILITY_TIMEOUT_SECONDS, {constant} drop it; only a Redis "
+            "broker has a visibility timeout (the result backend never read it)"
+        )
+    expected += [
+        f"deploy/config.yaml:3: sets CELERY_RESULT_EXPIRES_SECONDS, {constant} RESULT_EXPIRES "
+        "in app/worker/celery_app.py",
+        f"deploy/config.yaml:5: sets INACTIVE_USER_RETENTION_DAYS, {constant} "
+        "INACTIVE_USER_RETENTION in app/tasks/maintenance.py",
+    ]
+    assert names(tmp_path, "v0.10.0") == expected
+
+
 def test_v0_6_0_names_what_v0_5_1_code_used(tmp_path: Path) -> None:
     (tmp_path / "notify.py").write_text(
         "from app.worker import publish\n\n\n"
@@ -112,5 +166,5 @@ def test_the_template_s_own_code_is_named_by_no_release(
     project = render(**answers)
     git_init_and_commit(project)
 
-    for release in ("v0.6.0", "v0.9.0"):
+    for release in ("v0.6.0", "v0.9.0", "v0.10.0"):
         assert names(project, release) == [], release

@@ -403,7 +403,7 @@ def test_the_v0_6_0_migration_names_user_code_importing_removed_modules(
     for path in REMOVED_IN_V0_6_0:
         assert (project / path).exists(), f"v0.5.1 renders {path}"
     (project / NOTIFICATIONS).write_text(NOTIFICATIONS_V0_5)
-    # config.py changed in v0.6.0 too (the outbox comment), a few lines above the setting.
+    # config.py changed since v0.5.1 too (the outbox settings), a few lines above the setting.
     add_a_route_and_a_setting(backend)
     edit(
         backend / "app/worker/publish.py",
@@ -428,7 +428,7 @@ def test_the_v0_6_0_migration_names_user_code_importing_removed_modules(
     assert '@api_router.get("/ping")' in (backend / "app/api/v1/router.py").read_text()
     config = (backend / "app/core/config.py").read_text()
     assert 'support_email: str = "help@example.com"' in config
-    assert "The relay sends committed outbox rows" in config
+    assert "outbox_relay_interval_seconds: float" in config
     assert "enqueue_on_commit(" in (backend / "app/services/user_service.py").read_text()
     assert "\nrelay:\n" in (project / "justfile").read_text()
     migration_lines = [line for line in result.stdout.splitlines() if "removed in v0.6.0" in line]

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from app.api import health
 from app.api.access_log import AccessLogMiddleware
 from app.api.v1.router import api_router
-from app.core.config import get_settings
+from app.core.config import PROJECT_NAME
 from app.core.logging import configure_logging
 from app.core.rate_limit import get_login_rate_limiter
 from app.db.session import engine
@@ -52,7 +52,7 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
 
 def create_app() -> FastAPI:
     configure_logging()
-    application = FastAPI(title=get_settings().project_name, lifespan=lifespan)
+    application = FastAPI(title=PROJECT_NAME, lifespan=lifespan)
     # Added last, runs first: every log line of the request, the access log included, has its id.
     application.add_middleware(AccessLogMiddleware)
     application.add_middleware(

@@ -7,6 +7,9 @@ from email.utils import formataddr
 
 from app.core.config import get_settings
 
+# Seconds to wait for the server, to connect and then for each reply; a timeout is retried.
+SMTP_TIMEOUT_SECONDS = 10
+
 
 class EmailDeliveryError(Exception):
     """The message was not accepted by the SMTP server."""
@@ -31,7 +34,7 @@ def send_email(to: str, subject: str, body: str) -> None:
 
     try:
         with smtplib.SMTP(
-            settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout_seconds
+            settings.smtp_host, settings.smtp_port, timeout=SMTP_TIMEOUT_SECONDS
         ) as smtp:
             if settings.smtp_starttls:
                 smtp.starttls(context=ssl.create_default_context())

@@ -10,6 +10,9 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 
 from app.core.config import get_settings
 
+# Tokens are signed and checked by this service alone, with the shared SECRET_KEY: an HMAC.
+JWT_ALGORITHM = "HS256"
+
 
 @cache
 def _password_hash() -> PasswordHash:
@@ -55,9 +58,7 @@ def create_access_token(subject: str) -> str:
         "iat": now,
         "exp": now + timedelta(minutes=settings.access_token_expire_minutes),
     }
-    return jwt.encode(
-        claims, settings.secret_key.get_secret_value(), algorithm=settings.jwt_algorithm
-    )
+    return jwt.encode(claims, settings.secret_key.get_secret_value(), algorithm=JWT_ALGORITHM)
 
 
 def decode_access_token(token: str) -> str | None:
@@ -67,7 +68,7 @@ def decode_access_token(token: str) -> str | None:
         claims = jwt.decode(
             token,
             settings.secret_key.get_secret_value(),
-            algorithms=[settings.jwt_algorithm],
+            algorithms=[JWT_ALGORITHM],
             options={"require": ["sub", "exp"]},
         )
     except jwt.InvalidTokenError:

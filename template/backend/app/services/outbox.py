@@ -35,6 +35,8 @@ STORED_OPTIONS = frozenset(
 DELAY_OPTIONS = frozenset({"countdown", "eta"})
 # Set on a session whose transaction added outbox rows, so its commit wakes the relay.
 _WAKE_RELAY = "outbox.wake_relay"
+# A wake-up waits no longer for Redis: a lost one only delays tasks until the relay looks itself.
+WAKEUP_TIMEOUT_SECONDS = 2
 
 
 def enqueue_on_commit(session: AsyncSession, call: Signature[Any]) -> str:
@@ -116,10 +118,10 @@ class RelayWakeup:
         self._requested.set()
 
     def _publish_forever(self) -> None:
-        settings = get_settings()
-        timeout = settings.celery_broker_connection_timeout_seconds
         client = redis.Redis.from_url(
-            settings.celery_result_backend, socket_timeout=timeout, socket_connect_timeout=timeout
+            get_settings().celery_result_backend,
+            socket_timeout=WAKEUP_TIMEOUT_SECONDS,
+            socket_connect_timeout=WAKEUP_TIMEOUT_SECONDS,
         )
         channel = wakeup_channel()
         while True:

@@ -32,7 +32,7 @@ class UserService:
 
     async def get_by_email(self, email: str) -> User | None:
         if "\x00" in email:
-            # No address has a NUL character, and databases may refuse to compare text with one.
+            # No address has a NUL character: nothing to look up.
             return None
         result = await self.session.execute(
             select(User).where(User.email == normalize_email(email))

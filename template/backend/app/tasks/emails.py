@@ -17,7 +17,6 @@ from app.models.user import User
 from app.worker.celery_app import celery_app
 
 logger = get_logger(__name__)
-settings = get_settings()
 
 
 async def _send_welcome_email_once(user_id: int) -> bool:
@@ -55,10 +54,10 @@ async def _send_welcome_email_once(user_id: int) -> bool:
     ignore_result=True,
     # A mail server or database that is briefly away is retried, with growing, jittered delays.
     autoretry_for=(TransientEmailError, OperationalError),
-    retry_backoff=settings.email_retry_backoff_seconds,
-    retry_backoff_max=settings.email_retry_backoff_max_seconds,
+    retry_backoff=get_settings().email_retry_backoff_seconds,
+    retry_backoff_max=get_settings().email_retry_backoff_max_seconds,
     retry_jitter=True,
-    max_retries=settings.email_max_retries,
+    max_retries=get_settings().email_max_retries,
 )
 def send_welcome_email(user_id: int) -> None:
     try:
