@@ -215,7 +215,7 @@ async def relay(
     with RelayProcess(tmp_path / "relay.log") as process:
         yield process
         try:
-            await eventually(no_due_rows, "The relay left due rows in the outbox", timeout=10)
+            await eventually(no_due_rows, "The relay left due rows in the outbox", seconds=10)
         except AssertionError as exc:
             pytest.fail(f"{exc}. Its log:\n{process.log}", pytrace=False)
 

@@ -40,7 +40,7 @@ async def test_registering_sends_a_welcome_email_through_the_worker(
             user = await session.get(User, user_id)
             return user is not None and user.welcome_email_sent_at is not None
 
-    await eventually(marked_sent, f"User {user_id} was not marked as welcomed", timeout=10)
+    await eventually(marked_sent, f"User {user_id} was not marked as welcomed", seconds=10)
 
 
 async def test_the_request_id_follows_the_request_into_the_worker_log(

@@ -47,7 +47,7 @@ async def test_temporary_smtp_failures_are_retried_until_one_email_is_delivered(
             user = await session.get(User, user_id)
             return user is not None and user.welcome_email_sent_at is not None
 
-    await eventually(marked_sent, f"User {user_id} was not marked as welcomed", timeout=10)
+    await eventually(marked_sent, f"User {user_id} was not marked as welcomed", seconds=10)
     assert len(mailbox.to(unique_email)) == 1
     assert mailbox.attempts[unique_email] == 3
 

@@ -9,21 +9,23 @@ import celery.exceptions
 from celery.result import AsyncResult
 
 
-def wait_until(condition: Callable[[], object], what: str, timeout: float = 30) -> None:
+def wait_until(condition: Callable[[], object], what: str, seconds: float = 30) -> None:
     """Until `condition()` is true; otherwise fail with `what` (say what did not happen)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + seconds
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"{what} (waited {timeout} s)")
+            raise AssertionError(f"{what} (waited {seconds} s)")
         time.sleep(0.05)
 
 
-async def eventually(check: Callable[[], Awaitable[object]], what: str, timeout: float = 30) -> None:
+async def eventually(
+    check: Callable[[], Awaitable[object]], what: str, seconds: float = 30
+) -> None:
     """The same for a coroutine: until `await check()` is true."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + seconds
     while not await check():
         if time.monotonic() > deadline:
-            raise AssertionError(f"{what} (waited {timeout} s)")
+            raise AssertionError(f"{what} (waited {seconds} s)")
         await asyncio.sleep(0.05)
 
 
