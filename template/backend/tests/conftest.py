@@ -204,9 +204,7 @@ async def no_due_rows() -> bool:
 
 
 @pytest.fixture
-async def relay(
-    empty_outbox: None, broker: Celery, tmp_path: Path
-) -> AsyncIterator[RelayProcess]:
+async def relay(empty_outbox: None, broker: Celery, tmp_path: Path) -> AsyncIterator[RelayProcess]:
     """The outbox relay as compose runs it, in a process of its own, stopped after the test.
 
     At the end every row that fell due must have left the outbox: a relay that publishes without

@@ -1,4 +1,4 @@
-"""The seed flow: POST /register -> the relay -> a worker process runs send_welcome_email -> SMTP."""
+"""The seed flow: POST /register, the relay, a worker process runs send_welcome_email, SMTP."""
 
 import asyncio
 import uuid

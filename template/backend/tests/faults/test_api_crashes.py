@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any, cast
 
 import httpx
-import pytest
 from sqlalchemy import func, select
 
 from app.db.session import SessionFactory

@@ -17,6 +17,7 @@ from tests.support.processes import RelayProcess
 from tests.support.users import PASSWORD
 from tests.support.waiting import eventually
 
+
 async def register(client: AsyncClient, email: str, request_id: str) -> int:
     response = await client.post(
         "/api/v1/auth/register",

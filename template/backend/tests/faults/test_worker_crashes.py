@@ -3,7 +3,6 @@
 import asyncio
 import signal
 from contextlib import ExitStack
-
 from typing import Any
 
 import psutil

@@ -123,9 +123,7 @@ class WorkerProcess(CeleryProcess):
 
         deadline = time.monotonic() + timeout
         with celery_app.connection_for_write(self.broker_url) as connection:
-            while not celery_app.control.ping(
-                [self.hostname], timeout=0.5, connection=connection
-            ):
+            while not celery_app.control.ping([self.hostname], timeout=0.5, connection=connection):
                 self.fail_unless_running("before it answered a ping")
                 if time.monotonic() > deadline:
                     pytest.fail(
