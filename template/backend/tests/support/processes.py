@@ -63,6 +63,20 @@ class LoggedProcess:
             failure = f"{self.name} exited with code {self.process.returncode} {what}:\n{self.log}"
             pytest.fail(failure, pytrace=False)
 
+    def wait_for_file(self, path: Path, what: str, timeout: float) -> None:
+        """Until the process creates `path`, which it does once `what`; killed if it never does."""
+        deadline = time.monotonic() + timeout
+        while not path.exists():
+            try:
+                self.fail_unless_running(f"before it was {what}")
+                if time.monotonic() > deadline:
+                    failure = f"{self.name} was not {what} within {timeout} s:\n{self.log}"
+                    pytest.fail(failure, pytrace=False)
+            except BaseException:
+                self.kill()
+                raise
+            time.sleep(0.05)
+
     def wait_for_log(self, text: str, timeout: float, count: int = 1) -> None:
         """Wait until the process has logged `text` `count` times; fail with its log if not."""
         deadline = time.monotonic() + timeout
@@ -101,7 +115,7 @@ class CeleryProcess(LoggedProcess):
 
 class WorkerProcess(CeleryProcess):
     """A worker started as `just worker` starts it, on every queue of the project, with the tests'
-    own tasks loaded too; ready once it answers a ping."""
+    own tasks loaded too; ready once it consumes (it touches a file then, see tasks.py)."""
 
     def __init__(self, log_path: Path, concurrency: int = 1, **env: str) -> None:
         self.hostname = f"test-{uuid.uuid4().hex[:10]}@localhost"
@@ -110,34 +124,16 @@ class WorkerProcess(CeleryProcess):
         # test revokes a task.
         arguments.append("--without-mingle")
         arguments.append("--include=tests.support.tasks")  # the tests' own tasks, besides the app's
-        super().__init__(arguments, log_path, **env)
-        self.broker_url = env.get("CELERY_BROKER_URL")  # None: the one the settings name
-        try:
-            self._wait_until_ready(timeout=60)
-        except BaseException:
-            self.kill()
-            raise
-
-    def _wait_until_ready(self, timeout: float) -> None:
-        from app.worker.celery_app import celery_app
-
-        deadline = time.monotonic() + timeout
-        with celery_app.connection_for_write(self.broker_url) as connection:
-            while not celery_app.control.ping([self.hostname], timeout=0.5, connection=connection):
-                self.fail_unless_running("before it answered a ping")
-                if time.monotonic() > deadline:
-                    pytest.fail(
-                        f"{self.name} did not answer a ping within {timeout} s:\n{self.log}",
-                        pytrace=False,
-                    )
+        ready = log_path.with_suffix(".ready")
+        super().__init__(arguments, log_path, **env, TEST_WORKER_READY_FILE=str(ready))
+        self.wait_for_file(ready, "ready", timeout=60)
 
     def tasks_started(self) -> dict[str, int]:
-        """How many tasks of each name this worker has started running, from its statistics."""
+        """How many tasks of each name this worker has started, from its statistics (asked over
+        the broker the settings name)."""
         from app.worker.celery_app import celery_app
 
-        with celery_app.connection_for_write(self.broker_url) as connection:
-            inspect = celery_app.control.inspect([self.hostname], timeout=5, connection=connection)
-            stats = inspect.stats() or {}
+        stats = celery_app.control.inspect([self.hostname], timeout=5).stats() or {}
         assert self.hostname in stats, f"{self.name} did not answer for its statistics"
         started: dict[str, int] = stats[self.hostname]["total"]
         return started
@@ -160,12 +156,4 @@ class RelayProcess(LoggedProcess):
         heartbeat = log_path.with_suffix(".heartbeat")
         command = [sys.executable, "-c", RELAY_WITH_TEST_TASKS, "--heartbeat", str(heartbeat)]
         super().__init__(command, log_path, **env)
-        deadline = time.monotonic() + 30
-        while not heartbeat.exists():
-            try:
-                self.fail_unless_running("before its first pass")
-                assert time.monotonic() < deadline, f"{self.name} made no pass within 30 s"
-            except BaseException:
-                self.stop()
-                raise
-            time.sleep(0.05)
+        self.wait_for_file(heartbeat, "through its first pass", timeout=30)
