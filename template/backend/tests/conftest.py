@@ -79,13 +79,14 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["SMTP_PORT"] = str(free_port())
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marks
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.services)
 
 
-def fail(service: str, url: str, error: Exception, setting: str) -> None:
+def unreachable(service: str, url: str, error: Exception, setting: str) -> None:
     pytest.fail(
         f"{service} is not reachable at {maybe_sanitize_url(url)}: {error!r}. "
         f"Start it (see README) or point {setting} at a running server.",
@@ -132,7 +133,7 @@ def broker() -> Iterator[Celery]:
             with celery_app.connection_for_write(url, connect_timeout=2) as connection:
                 connection.ensure_connection(max_retries=1, timeout=2)
         except Exception as exc:
-            fail(service, url, exc, setting)
+            unreachable(service, url, exc, setting)
     yield celery_app
     with celery_app.connection_for_write() as connection:
         for queue in celery_app.conf.task_queues:
@@ -152,7 +153,7 @@ async def rate_limit_storage() -> AsyncIterator[str]:
         try:
             storage.ping()
         except redis.RedisError as exc:
-            fail("The rate limit storage", url, exc, "RATE_LIMIT_STORAGE_URL")
+            unreachable("The rate limit storage", url, exc, "RATE_LIMIT_STORAGE_URL")
         yield url
         keys = list(storage.scan_iter(f"{settings.rate_limit_key_prefix}*"))
         if keys:
