@@ -135,14 +135,14 @@ def clone_working_tree(repo: Path) -> Path:
     return repo
 
 
-def passing_tests(project: Path, *pytest_args: str, **env: str) -> set[str]:
-    """Run the project's suite (or the part `pytest_args` select) with `just test`; assert that
-    it ran, all passed, none skipped.
+def passing_tests(project: Path, *pytest_args: str, recipe: str = "test", **env: str) -> set[str]:
+    """Run the project's suite (or the part `pytest_args` select) with `just test` (or another
+    recipe that runs pytest); assert that it ran, all passed, none skipped.
 
     The outcome comes from the suite's JUnit report: its -v lines change shape under xdist.
     """
     report = project / ".pytest-report.xml"
-    command = ["just", "test", "-p", "no:cacheprovider", f"--junitxml={report}", *pytest_args]
+    command = ["just", recipe, "-p", "no:cacheprovider", f"--junitxml={report}", *pytest_args]
     try:
         run(command, project, **env)
         suite = ElementTree.parse(report).getroot().find("testsuite")

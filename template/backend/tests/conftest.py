@@ -1,8 +1,19 @@
-"""Shared fixtures, and isolation for each test run.
+"""Fixtures, each named for what it gives: a test asks in its signature for what it needs.
 
-Every run gets its own database and its own prefix for queue names and result keys, set in the
-environment before the app is imported, so parallel runs never collide with each other or your data.
-The services are the real ones named in the environment or `.env` (see `app/core/config.py`).
+    database            this run's database, migrated (PostgreSQL or SQLite, per the settings)
+    broker              the broker and the result backend, reachable; this run's queues and results
+    rate_limit_storage  the Redis that counts login attempts
+    client              an HTTP client on the app in this process (with the three above)
+    mailbox             a real SMTP server where the app sends its emails
+    empty_outbox        the outbox with no row in it
+    relay               `python -m app.relay` in a process of its own, on an empty outbox
+    worker              a `celery worker` process on every queue, for the test module
+
+Tests that ask for none of the first three need no service at all: `just test-quick` runs them
+(`-m "not services"`; the `services` mark is added here, from each test's fixtures).
+
+Every run gets its own database, queue names and key prefixes (decided in `pytest_configure`,
+before the tests import the app), so runs never touch each other or your data.
 """
 
 import asyncio
@@ -10,8 +21,8 @@ import os
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import pytest
 import redis
@@ -19,90 +30,110 @@ from alembic import command
 from alembic.config import Config
 from asgi_lifespan import LifespanManager
 from celery import Celery
-from celery.contrib.testing.worker import start_worker
-from celery.worker import WorkController
-from celery.worker import state as worker_state
 from httpx import ASGITransport, AsyncClient
 from kombu.utils.url import maybe_sanitize_url
-from sqlalchemy.engine import URL
+from sqlalchemy import delete, select
+from sqlalchemy.engine import URL, make_url
 
-from app.core.config import Settings
+from app.core.config import Settings, get_settings
 from tests.support import database as test_database
 from tests.support.mailbox import Mailbox, running_smtp_server
-from tests.support.processes import BACKEND_DIR, CeleryProcess, free_port
+from tests.support.processes import BACKEND_DIR, RelayProcess, WorkerProcess, free_port
+from tests.support.waiting import eventually
 
-if TYPE_CHECKING:  # imported in fixtures: the app reads its settings once, isolated first
-    from app.relay.relay import OutboxRelay
+# A test whose fixtures include one of these is marked `services`.
+SERVICE_FIXTURES = {"database", "broker", "rate_limit_storage"}
 
-RUN_ID = uuid.uuid4().hex[:10]
+TEST_SETTINGS = {
+    # The cheapest password hashes the settings accept: the suite hashes hundreds of passwords.
+    "PASSWORD_HASH_MEMORY_KIB": str(19 * 1024),
+    "PASSWORD_HASH_ITERATIONS": "2",
+    # Correctness, not speed, is tested here: a loaded machine must not fail readiness checks.
+    "HEALTH_CHECK_TIMEOUT_SECONDS": "10",
+    # Every in-process request comes from one client IP: the limit per IP is set out of the
+    # suite's reach (tests install lower ones).
+    "LOGIN_RATE_LIMIT_PER_ACCOUNT": "5/minute",
+    "LOGIN_RATE_LIMIT_PER_IP": "100000/minute",
+    # Outbox rows refused by a broker that was down are retried this often.
+    "OUTBOX_RELAY_INTERVAL_SECONDS": "0.5",
+}
 
 
-def _isolate_test_run() -> URL:
-    """Point this process and its workers at a per-run database, key prefix and SMTP port."""
-    # A fresh clone has no .env, and tests need no real secret.
-    os.environ.setdefault("SECRET_KEY", secrets.token_hex(32))
-    test_database_url = test_database.database_url_for_run(Settings().database_url, RUN_ID)
-    os.environ["DATABASE_URL"] = test_database_url.render_as_string(hide_password=False)
-    os.environ["CELERY_KEY_PREFIX"] = f"test-{RUN_ID}."
+def pytest_configure(config: pytest.Config) -> None:
+    """Point this process, and every process it starts, at settings of this run's own."""
+    os.environ.update(TEST_SETTINGS)
+    os.environ.setdefault("SECRET_KEY", secrets.token_hex(32))  # a fresh clone has no .env
+    xdist_worker = getattr(config, "workerinput", None)
+    if xdist_worker is None and getattr(config.option, "dist", "no") != "no":
+        return  # pytest-xdist's controller runs no test; each of its workers isolates itself
+    if xdist_worker is None:
+        run_id = uuid.uuid4().hex[:10]
+    else:
+        run_id = xdist_worker["testrunuid"][:8] + xdist_worker["workerid"]
+    configured_database = Settings().database_url
+    database_url = test_database.database_url_for_run(configured_database, run_id)
+    os.environ["DATABASE_URL"] = database_url.render_as_string(hide_password=False)
+    os.environ["CELERY_KEY_PREFIX"] = f"test-{run_id}."
+    os.environ["RATE_LIMIT_KEY_PREFIX"] = f"test-{run_id}.ratelimit"
     os.environ["SMTP_HOST"] = "127.0.0.1"
     os.environ["SMTP_PORT"] = str(free_port())
-    # The cheapest password hashes the settings accept: the suite hashes hundreds of passwords.
-    os.environ["PASSWORD_HASH_MEMORY_KIB"] = str(19 * 1024)
-    os.environ["PASSWORD_HASH_ITERATIONS"] = "2"
-    # Correctness, not speed, is tested here: a loaded machine must not fail readiness checks.
-    os.environ["HEALTH_CHECK_TIMEOUT_SECONDS"] = "10"
-    # Login attempts are counted under this run's own keys. Every in-process request comes from one
-    # client IP, so the limit per IP is set out of the suite's reach (tests install lower ones).
-    os.environ["RATE_LIMIT_KEY_PREFIX"] = f"test-{RUN_ID}.ratelimit"
-    os.environ["LOGIN_RATE_LIMIT_PER_ACCOUNT"] = "5/minute"
-    os.environ["LOGIN_RATE_LIMIT_PER_IP"] = "100000/minute"
-    # Outbox rows refused by a broker that was down are retried this often.
-    os.environ["OUTBOX_RELAY_INTERVAL_SECONDS"] = "0.5"
-    return test_database_url
 
 
-TEST_DATABASE_URL = _isolate_test_run()
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marks
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.services)
 
 
-@pytest.fixture(scope="session", autouse=True)
+def unreachable(service: str, url: str, error: Exception, setting: str) -> None:
+    pytest.fail(
+        f"{service} is not reachable at {maybe_sanitize_url(url)}: {error!r}. "
+        f"Start it (see README) or point {setting} at a running server.",
+        pytrace=False,
+    )
+
+
+@pytest.fixture(scope="session")
 async def database() -> AsyncIterator[URL]:
-    """A fresh database for this run, migrated with Alembic, dropped at the end."""
+    """This run's database, created and migrated with Alembic, dropped at the end."""
+    url = make_url(get_settings().database_url)
     try:
-        await test_database.create_database(TEST_DATABASE_URL)
+        await asyncio.wait_for(test_database.create_database(url), timeout=10)
     except Exception as exc:
         pytest.fail(
-            f"{test_database.describe(TEST_DATABASE_URL)} is not usable: {exc!r}. "
+            f"{test_database.describe(url)} is not usable: {exc!r}. "
             "Start it (see README) or point DATABASE_URL at a running server.",
             pytrace=False,
         )
     alembic_config = Config(BACKEND_DIR / "alembic.ini")
     alembic_config.attributes["configure_logger"] = False
     await asyncio.to_thread(command.upgrade, alembic_config, "head")
-    yield TEST_DATABASE_URL
-    from app.db.session import engine
+    yield url
+    from app.db.session import engine, worker_engine
 
     await engine.dispose()
-    await test_database.drop_database(TEST_DATABASE_URL)
+    await worker_engine.dispose()
+    await test_database.drop_database(url)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def celery_services() -> Iterator[Celery]:
-    """The project's Celery app on the real broker; this run's queues and results go afterwards."""
-    from app.core.config import get_settings
+@pytest.fixture(scope="session")
+def broker() -> Iterator[Celery]:
+    """The project's Celery app, its broker and result backend reachable; this run's queues and
+    results are deleted at the end."""
     from app.worker.celery_app import celery_app
 
     settings = get_settings()
-    urls = {"broker": settings.celery_broker_url, "result backend": settings.celery_result_backend}
-    for name, url in urls.items():
+    urls = {
+        ("The Celery broker", "CELERY_BROKER_URL"): settings.celery_broker_url,
+        ("The Celery result backend", "CELERY_RESULT_BACKEND"): settings.celery_result_backend,
+    }
+    for (service, setting), url in urls.items():
         try:
             with celery_app.connection_for_write(url, connect_timeout=2) as connection:
                 connection.ensure_connection(max_retries=1, timeout=2)
         except Exception as exc:
-            pytest.fail(
-                f"The Celery {name} is not reachable at {maybe_sanitize_url(url)}: {exc!r}. "
-                "Start it (see README) or point the setting at a running server.",
-                pytrace=False,
-            )
+            unreachable(service, url, exc, setting)
     yield celery_app
     with celery_app.connection_for_write() as connection:
         for queue in celery_app.conf.task_queues:
@@ -114,14 +145,25 @@ def celery_services() -> Iterator[Celery]:
 
 
 @pytest.fixture(scope="session")
-def mailbox() -> Iterator[Mailbox]:
-    """A real SMTP server on the port the settings point at; keeps every message it receives."""
-    with running_smtp_server("127.0.0.1", int(os.environ["SMTP_PORT"])) as box:
-        yield box
+async def rate_limit_storage() -> AsyncIterator[str]:
+    """The Redis that counts login attempts; this run's counters are deleted at the end."""
+    settings = get_settings()
+    url = settings.rate_limit_storage_url
+    with redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2) as storage:
+        try:
+            storage.ping()
+        except redis.RedisError as exc:
+            unreachable("The rate limit storage", url, exc, "RATE_LIMIT_STORAGE_URL")
+        yield url
+        keys = list(storage.scan_iter(f"{settings.rate_limit_key_prefix}*"))
+        if keys:
+            storage.delete(*keys)
 
 
 @pytest.fixture(scope="session")
-async def client() -> AsyncIterator[AsyncClient]:
+async def client(
+    database: URL, broker: Celery, rate_limit_storage: str
+) -> AsyncIterator[AsyncClient]:
     """An HTTP client talking to the ASGI app in this process, started as a server starts it."""
     from app.main import app
 
@@ -132,128 +174,64 @@ async def client() -> AsyncIterator[AsyncClient]:
         yield http
 
 
-class InProcessRelay:
-    """The outbox relay as `python -m app.relay` runs it, in this event loop."""
-
-    def __init__(self) -> None:
-        self._running: tuple[OutboxRelay, asyncio.Task[None]] | None = None
-
-    def start(self) -> None:
-        relay = self._relay()
-        self._running = relay, asyncio.create_task(relay.run(), name="outbox-relay")
-
-    async def send_waiting(self) -> None:
-        """Send what the outbox holds now, pass after pass, until a pass sends nothing."""
-        relay = self._relay()
-        while await relay.relay_pending():
-            pass
-
-    @staticmethod
-    def _relay() -> "OutboxRelay":
-        from tests.support.relay import new_relay
-
-        return new_relay()
-
-    async def stop(self) -> None:
-        if self._running is not None:
-            relay, runner = self._running
-            relay.stop()
-            await runner
-            self._running = None
-
-
-@pytest.fixture(scope="session", autouse=True)
-async def outbox_relay(database: URL) -> AsyncIterator[InProcessRelay]:
-    """The relay publishes what requests queue, for as long as the session runs."""
-    relay = InProcessRelay()
-    relay.start()
-    yield relay
-    await relay.stop()
+@pytest.fixture(scope="session")
+def mailbox() -> Iterator[Mailbox]:
+    """A real SMTP server on the port the settings point at; keeps every message it receives."""
+    with running_smtp_server("127.0.0.1", get_settings().smtp_port) as box:
+        yield box
 
 
 @pytest.fixture
-async def paused_outbox_relay(outbox_relay: InProcessRelay) -> AsyncIterator[None]:
-    """Keep this process's outbox relay from relaying during the test.
+async def empty_outbox(database: URL) -> None:
+    """The outbox with no row in it: what earlier tests queued is deleted, never sent."""
+    from app.db.session import SessionFactory
+    from app.models.outbox_message import OutboxMessage
 
-    It shares this run's database: left running, it would also publish rows that a test means
-    another process to relay, or to leave where they are. What earlier tests queued is sent
-    first, so the test starts with an empty outbox.
+    async with SessionFactory() as session:
+        await session.execute(delete(OutboxMessage))
+        await session.commit()
+
+
+async def no_due_rows() -> bool:
+    """Whether the outbox holds no row that is due (a working relay sends and deletes them)."""
+    from app.db.session import SessionFactory
+    from app.models.outbox_message import OutboxMessage
+
+    async with SessionFactory() as session:
+        due = await session.scalars(
+            select(OutboxMessage.id).where(OutboxMessage.due_at <= datetime.now(UTC)).limit(1)
+        )
+        return due.first() is None
+
+
+@pytest.fixture
+async def relay(empty_outbox: None, broker: Celery, tmp_path: Path) -> AsyncIterator[RelayProcess]:
+    """The outbox relay as compose runs it, in a process of its own, stopped after the test.
+
+    At the end every row that fell due must have left the outbox: a relay that publishes without
+    deleting fails the test here.
     """
-    await outbox_relay.stop()
-    await outbox_relay.send_waiting()
-    yield
-    outbox_relay.start()
+    with RelayProcess(tmp_path / "relay.log") as process:
+        yield process
+        try:
+            await eventually(no_due_rows, "The relay left due rows in the outbox", seconds=10)
+        except AssertionError as exc:
+            pytest.fail(f"{exc}. Its log:\n{process.log}", pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def worker(
+    tmp_path_factory: pytest.TempPathFactory, broker: Celery, database: URL, mailbox: Mailbox
+) -> Iterator[WorkerProcess]:
+    """A real worker process consuming this run's queues, stopped after the module.
+
+    Tasks that tests without a worker left queued are dropped first, so they cannot run ahead.
+    """
+    broker.control.purge()
+    with WorkerProcess(tmp_path_factory.mktemp("worker") / "worker.log") as process:
+        yield process
 
 
 @pytest.fixture
 def unique_email() -> str:
     return f"user-{uuid.uuid4().hex[:12]}@example.com"
-
-
-class WorkerProcess(CeleryProcess):
-    """A worker started like `just worker` does, on every queue of the project, with the tests'
-    own tasks loaded too."""
-
-    def __init__(self, log_path: Path, concurrency: int = 1, **env: str) -> None:
-        hostname = f"test-{RUN_ID}-{uuid.uuid4().hex[:6]}@localhost"
-        arguments = ["worker", f"--concurrency={concurrency}", f"--hostname={hostname}"]
-        # Mingle waits a second at startup for other workers to share what they revoked; no
-        # test revokes a task.
-        arguments.append("--without-mingle")
-        arguments.append("--include=tests.support.tasks")  # the tests' own tasks, besides the app's
-        super().__init__(arguments, log_path, **env)
-
-
-@pytest.fixture(scope="module")
-def worker_process(
-    tmp_path_factory: pytest.TempPathFactory, mailbox: Mailbox
-) -> Iterator[WorkerProcess]:
-    """A real worker process consuming this run's queues, stopped after the module."""
-    worker = WorkerProcess(tmp_path_factory.mktemp("worker") / "worker.log")
-    try:
-        worker.wait_for_log(" ready.", timeout=60)
-        yield worker
-    finally:
-        worker.stop()
-
-
-@pytest.fixture(scope="module")
-def celery_worker(mailbox: Mailbox) -> Iterator[WorkController]:
-    """A real worker in a thread of this process (`start_worker`), stopped after the module."""
-    from app.worker.celery_app import celery_app
-
-    celery_app.control.purge()  # tasks that earlier tests left queued would run ahead
-    with start_worker(celery_app, pool="solo", perform_ping_check=False) as worker:
-        yield worker
-        # start_worker stops the worker with a flag that its event loop reads between two polls,
-        # and gives it 10 s. With broker heartbeats a poll can last until the next heartbeat
-        # check, up to 10 s away: raise the flag here and wake the loop to read it at once.
-        stopping: Any = worker_state  # celery-types: the flag is None, the hub has no call_soon
-        stopping.should_terminate = 0
-        hub: Any = worker.hub
-        if hub is not None:
-            hub.call_soon(lambda: None)
-
-
-@pytest.fixture(scope="session", autouse=True)
-async def rate_limit_storage() -> AsyncIterator[str]:
-    """The Redis that counts login attempts; this run's counters go afterwards."""
-    from app.core.config import get_settings
-    from app.core.rate_limit import get_login_rate_limiter
-
-    settings = get_settings()
-    url = settings.rate_limit_storage_url
-    with redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2) as storage:
-        try:
-            storage.ping()
-        except redis.RedisError as exc:
-            pytest.fail(
-                f"The rate limit storage is not reachable at {maybe_sanitize_url(url)}: {exc!r}. "
-                "Start it (see README) or point RATE_LIMIT_STORAGE_URL at a running server.",
-                pytrace=False,
-            )
-        yield url
-        await get_login_rate_limiter().aclose()
-        keys = list(storage.scan_iter(f"{settings.rate_limit_key_prefix}*"))
-        if keys:
-            storage.delete(*keys)

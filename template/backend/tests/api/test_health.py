@@ -69,7 +69,6 @@ async def test_readiness_names_an_unreachable_result_backend(
     }
 
 
-@pytest.mark.usefixtures("paused_outbox_relay")  # it would connect to that broker too
 async def test_the_api_stays_ready_while_the_broker_is_down(
     client: AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:

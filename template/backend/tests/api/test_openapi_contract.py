@@ -8,20 +8,18 @@ to a real server process (the in-process app would share the test's event loop a
 
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 import schemathesis
+from celery import Celery
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete
+from sqlalchemy.engine import URL
 
-from app.db.session import SessionFactory
 from app.main import app
-from app.models.outbox_message import OutboxMessage
-from tests.conftest import InProcessRelay
 from tests.support.api_server import ApiServer
 from tests.support.users import PASSWORD
 
@@ -35,18 +33,16 @@ schema = schemathesis.openapi.from_dict(app.openapi())
 
 
 @pytest.fixture(scope="module")
-async def fuzzed_server(
-    tmp_path_factory: pytest.TempPathFactory, outbox_relay: InProcessRelay
-) -> AsyncIterator[ApiServer]:
-    """The API as a live server. The jobs and emails that the generated requests queue are
-    dropped afterwards, instead of queueing up ahead of the other tests' tasks."""
-    await outbox_relay.stop()
+def fuzzed_server(
+    tmp_path_factory: pytest.TempPathFactory,
+    database: URL,
+    broker: Celery,
+    rate_limit_storage: str,
+) -> Iterator[ApiServer]:
+    """The API as a live server, on this run's services. No relay runs: the jobs and emails that
+    the generated requests queue stay in the outbox, which the `relay` fixture empties first."""
     with ApiServer(tmp_path_factory.mktemp("contract") / "api.log") as server:
         yield server
-    async with SessionFactory() as session:
-        await session.execute(delete(OutboxMessage))
-        await session.commit()
-    outbox_relay.start()
 
 
 def test_the_server_serves_the_schema_the_cases_come_from(fuzzed_server: ApiServer) -> None:

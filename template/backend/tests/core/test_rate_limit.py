@@ -27,11 +27,10 @@ def test_settings_reject_anything_else(field: str, limit: str) -> None:
         Settings(**{field: limit})  # type: ignore[arg-type]
 
 
-async def test_limits_each_account_and_keeps_emails_out_of_redis() -> None:
-    settings = get_settings()
-    key_prefix = f"{settings.rate_limit_key_prefix}.{uuid.uuid4().hex[:8]}"
+async def test_limits_each_account_and_keeps_emails_out_of_redis(rate_limit_storage: str) -> None:
+    key_prefix = f"{get_settings().rate_limit_key_prefix}.{uuid.uuid4().hex[:8]}"
     limiter = LoginRateLimiter(
-        settings.rate_limit_storage_url,
+        rate_limit_storage,
         per_account="2/minute",
         per_ip="100/minute",
         key_prefix=key_prefix,
@@ -47,7 +46,7 @@ async def test_limits_each_account_and_keeps_emails_out_of_redis() -> None:
         await limiter.aclose()
 
     assert 1 <= exceeded.value.retry_after <= 60
-    async with Redis.from_url(settings.rate_limit_storage_url) as storage:
+    async with Redis.from_url(rate_limit_storage) as storage:
         keys = [key.decode() async for key in storage.scan_iter(f"{key_prefix}:*")]
     assert len(keys) == 5  # three client IPs, two accounts
     assert not [key for key in keys if "someone" in key or "example.com" in key]

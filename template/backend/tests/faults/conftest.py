@@ -9,9 +9,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from celery import Celery
+from sqlalchemy.engine import URL
 
-from app.worker.celery_app import celery_app
-from tests.conftest import WorkerProcess
+from tests.support.mailbox import Mailbox
+from tests.support.processes import WorkerProcess
 
 VISIBILITY_TIMEOUT = 6
 FAULT_SETTINGS = {
@@ -27,20 +29,21 @@ StartWorker = Callable[..., WorkerProcess]
 
 
 @pytest.fixture
-def start_worker(tmp_path: Path) -> Iterator[StartWorker]:
-    """Start real worker processes with the fault settings; all are killed after the test.
+def start_worker(
+    tmp_path: Path, broker: Celery, database: URL, mailbox: Mailbox
+) -> Iterator[StartWorker]:
+    """Start worker processes, as the `worker` fixture does but with the fault settings, for a
+    test that kills or stops them; all are killed after the test.
 
-    Tasks that earlier tests left queued are dropped first: the workers' logs show this test's
-    tasks alone.
+    Tasks that earlier tests left queued are dropped first: the workers run this test's alone.
     """
-    celery_app.control.purge()
+    broker.control.purge()
     workers: list[WorkerProcess] = []
 
     def start(concurrency: int = 1, **env: str) -> WorkerProcess:
         log_path = tmp_path / f"worker-{len(workers)}.log"
         worker = WorkerProcess(log_path, concurrency=concurrency, **{**FAULT_SETTINGS, **env})
         workers.append(worker)
-        worker.wait_for_log(" ready.", timeout=60)
         return worker
 
     yield start

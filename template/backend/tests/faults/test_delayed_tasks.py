@@ -17,6 +17,7 @@ from app.tasks.emails import send_welcome_email
 from app.worker.celery_app import TASK_QUEUES, celery_app
 from tests.faults.conftest import VISIBILITY_TIMEOUT, StartWorker
 from tests.support.mailbox import Mailbox
+from tests.support.processes import RelayProcess
 from tests.support.users import create_user
 
 COUNTDOWN = VISIBILITY_TIMEOUT + 2
@@ -33,7 +34,7 @@ def waiting_in_the_emails_queue() -> int:
 
 
 async def test_a_long_countdown_waits_in_the_outbox_and_runs_once_when_due(
-    start_worker: StartWorker, mailbox: Mailbox, unique_email: str
+    relay: RelayProcess, start_worker: StartWorker, mailbox: Mailbox, unique_email: str
 ) -> None:
     start_worker()
     user = await create_user(unique_email)

@@ -8,6 +8,7 @@ from app.db.session import SessionFactory
 from app.models.dead_letter import DeadLetter
 from tests.faults.conftest import StartWorker
 from tests.support.tasks import long_task
+from tests.support.waiting import task_result
 
 
 async def dead_letter(task_id: str) -> DeadLetter:
@@ -17,7 +18,7 @@ async def dead_letter(task_id: str) -> DeadLetter:
             letter = await session.get(DeadLetter, task_id)
         if letter is not None:
             return letter
-        assert time.monotonic() < deadline, f"task {task_id} was not set aside"
+        assert time.monotonic() < deadline, f"Task {task_id} was not set aside within 10 s"
         await asyncio.sleep(0.1)
 
 
@@ -28,7 +29,7 @@ async def test_a_task_past_its_soft_time_limit_cleans_up_and_fails(
 
     # 10 s of work against a 1 s limit. Limits travel with the task: the sender's settings apply.
     result = long_task.apply_async((20,), soft_time_limit=1, time_limit=5)
-    await asyncio.to_thread(result.get, timeout=30, propagate=False)
+    await asyncio.to_thread(task_result, result, 30, False)
 
     assert result.state == "FAILURE"
     assert type(result.result).__name__ == "SoftTimeLimitExceeded"
@@ -50,13 +51,12 @@ async def test_sigterm_lets_the_running_task_finish(start_worker: StartWorker) -
     # Running, not only received: a task still waiting in the worker goes back to the queue.
     deadline = time.monotonic() + 30
     while result.state not in ("STARTED", "PROGRESS"):
-        assert time.monotonic() < deadline, worker.log
+        assert time.monotonic() < deadline, f"The task did not start within 30 s:\n{worker.log}"
         await asyncio.sleep(0.05)
 
     worker.process.send_signal(signal.SIGTERM)  # what `docker compose stop` sends
 
-    assert await asyncio.to_thread(result.get, timeout=30) == {"steps": 4}
+    assert await asyncio.to_thread(task_result, result) == {"steps": 4}
     # A pool process can wait up to 30 s for the stopping main process to take its last message
     # (billiard's guarantee that none is lost); compose's stop_grace_period allows for it.
     assert await asyncio.to_thread(worker.process.wait, 60) == 0
-    assert "Warm shutdown" in worker.log

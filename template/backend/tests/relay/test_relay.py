@@ -11,6 +11,7 @@ import redis
 from celery import Celery
 from httpx import AsyncClient
 from sqlalchemy import delete, select
+from sqlalchemy.engine import URL
 
 from app.core.config import get_settings
 from app.db.session import SessionFactory
@@ -19,13 +20,10 @@ from app.models.outbox_message import OutboxMessage
 from app.relay.relay import Wakeups
 from app.services.outbox import enqueue_on_commit, wakeup_channel
 from app.tasks.emails import send_welcome_email
-from tests.conftest import WorkerProcess
 from tests.support.mailbox import Mailbox
-from tests.support.processes import RelayProcess, free_port
+from tests.support.processes import RelayProcess, WorkerProcess, free_port
 from tests.support.relay import new_relay
 from tests.support.users import register
-
-pytestmark = pytest.mark.usefixtures("paused_outbox_relay")  # each test runs the relay it needs
 
 
 async def pending_for(user_id: int) -> list[OutboxMessage]:
@@ -77,7 +75,7 @@ def wait_for_a_listener(timeout: float = 10) -> None:
             time.sleep(0.01)
 
 
-async def test_a_commit_that_queued_a_task_wakes_the_relay() -> None:
+async def test_a_commit_that_queued_a_task_wakes_the_relay(database: URL, broker: Celery) -> None:
     """The relay's wait between passes, up to an hour here, ends when such a commit announces it."""
     wakeups = Wakeups(get_settings().celery_result_backend, wakeup_channel())
     try:
@@ -88,14 +86,14 @@ async def test_a_commit_that_queued_a_task_wakes_the_relay() -> None:
             enqueue_on_commit(session, send_welcome_email.s(2_000_000_000))
             await session.commit()
 
-        async with asyncio.timeout(10):
-            await woken
+        done, _ = await asyncio.wait({woken}, timeout=10)
+        assert done, "The commit did not wake the relay within 10 s"
     finally:
         await wakeups.close()
 
 
 async def test_without_wakeups_the_relay_still_sends_within_its_interval(
-    tmp_path: Path,
+    broker: Celery, empty_outbox: None, tmp_path: Path
 ) -> None:
     """Redis away (its address a closed port): a lost wake-up only delays."""
     closed = f"redis://127.0.0.1:{free_port()}/0"
@@ -118,7 +116,8 @@ async def test_without_wakeups_the_relay_still_sends_within_its_interval(
 
 async def test_a_refused_message_stays_until_the_broker_takes_it(
     client: AsyncClient,
-    worker_process: WorkerProcess,
+    empty_outbox: None,
+    worker: WorkerProcess,
     mailbox: Mailbox,
     unique_email: str,
     monkeypatch: pytest.MonkeyPatch,
@@ -144,7 +143,7 @@ async def test_a_refused_message_stays_until_the_broker_takes_it(
 
 
 async def test_while_the_broker_is_down_the_relay_tries_again_on_its_interval(
-    monkeypatch: pytest.MonkeyPatch,
+    broker: Celery, empty_outbox: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Not again as soon as the failed pass ends, though its row is still due."""
     task_id = str(uuid.uuid4())
@@ -177,8 +176,9 @@ async def test_while_the_broker_is_down_the_relay_tries_again_on_its_interval(
     monkeypatch.setattr(relay, "relay_pending", timed)
     runner = asyncio.create_task(relay.run())
     try:
-        async with asyncio.timeout(60):
-            await second_pass.wait()
+        second = asyncio.create_task(second_pass.wait())
+        done, _ = await asyncio.wait({second}, timeout=60)
+        assert done, f"The relay made no second pass within 60 s: {passes}"
     finally:
         relay.stop()
         await runner
@@ -191,16 +191,14 @@ async def test_while_the_broker_is_down_the_relay_tries_again_on_its_interval(
         await session.commit()
 
 
-def test_the_relay_process_stops_between_batches_on_sigterm(tmp_path: Path) -> None:
-    relay = RelayProcess(tmp_path / "relay.log")
-
+def test_the_relay_process_stops_between_batches_on_sigterm(relay: RelayProcess) -> None:
     relay.stop()
 
     assert relay.process.returncode == 0
 
 
 async def test_a_message_that_cannot_be_sent_is_retried_later_and_holds_up_nothing(
-    client: AsyncClient, unique_email: str
+    client: AsyncClient, empty_outbox: None, unique_email: str
 ) -> None:
     task_id = await queue_unknown_task()
     user = await register(client, unique_email)
@@ -218,7 +216,9 @@ async def test_a_message_that_cannot_be_sent_is_retried_later_and_holds_up_nothi
         await session.commit()
 
 
-async def test_a_message_that_keeps_failing_is_set_aside_once_with_its_error() -> None:
+async def test_a_message_that_keeps_failing_is_set_aside_once_with_its_error(
+    broker: Celery, empty_outbox: None
+) -> None:
     task_id = await queue_unknown_task()
     relay = new_relay(interval_seconds=0.01, max_publish_attempts=3)
 
@@ -238,7 +238,9 @@ async def test_a_message_that_keeps_failing_is_set_aside_once_with_its_error() -
         await session.commit()
 
 
-async def test_a_delayed_message_waits_in_the_outbox_until_it_is_due() -> None:
+async def test_a_delayed_message_waits_in_the_outbox_until_it_is_due(
+    broker: Celery, empty_outbox: None
+) -> None:
     async with SessionFactory() as session:
         task_id = enqueue_on_commit(session, send_welcome_email.s(2_000_000_000).set(countdown=1))
         await session.commit()

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from celery import chain
+from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.session import SessionFactory
@@ -14,8 +15,6 @@ from app.models.outbox_message import OutboxMessage
 from app.services.outbox import enqueue_on_commit
 from app.tasks.emails import send_welcome_email
 from tests.support.processes import BACKEND_DIR
-
-pytestmark = pytest.mark.usefixtures("paused_outbox_relay")  # rows stay for the test to read
 
 
 async def stored(session: AsyncSession, task_id: str) -> OutboxMessage:
@@ -26,7 +25,9 @@ async def stored(session: AsyncSession, task_id: str) -> OutboxMessage:
     return message
 
 
-async def test_the_calls_options_are_stored_and_its_countdown_becomes_a_due_time() -> None:
+async def test_the_calls_options_are_stored_and_its_countdown_becomes_a_due_time(
+    database: URL,
+) -> None:
     before = datetime.now(UTC)
     async with SessionFactory() as session:
         task_id = enqueue_on_commit(
@@ -47,7 +48,7 @@ async def test_the_calls_options_are_stored_and_its_countdown_becomes_a_due_time
     assert message.options == {"priority": 3, "queue": "emails", "headers": {"tenant": "a"}}
 
 
-async def test_an_eta_is_the_due_time() -> None:
+async def test_an_eta_is_the_due_time(database: URL) -> None:
     eta = datetime.now(UTC) + timedelta(days=3)
     async with SessionFactory() as session:
         task_id = enqueue_on_commit(session, send_welcome_email.s(7).set(eta=eta))
@@ -58,7 +59,7 @@ async def test_an_eta_is_the_due_time() -> None:
     assert abs(message.due_at.replace(tzinfo=UTC) - eta) < timedelta(seconds=1)
 
 
-async def test_a_rolled_back_change_queues_nothing() -> None:
+async def test_a_rolled_back_change_queues_nothing(database: URL) -> None:
     async with SessionFactory() as session:
         task_id = enqueue_on_commit(session, send_welcome_email.s(7))
         await session.rollback()
@@ -82,7 +83,7 @@ def test_an_eta_without_a_time_zone_is_refused() -> None:
         enqueue_on_commit(SessionFactory(), send_welcome_email.s(7).set(eta=datetime.now()))
 
 
-async def test_the_cli_lists_and_resends_dead_letters() -> None:
+async def test_the_cli_lists_and_resends_dead_letters(database: URL) -> None:
     async with SessionFactory() as session:
         session.add(
             DeadLetter(

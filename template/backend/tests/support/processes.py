@@ -1,4 +1,9 @@
-"""Processes of this project started by tests (Celery commands, the API), each logging to a file."""
+"""Processes of this project started by tests (workers, the relay, Celery beat), each logging to
+a file.
+
+The Celery app is imported where it is used, not here: tests/conftest.py imports this module
+before it points the settings at this run's database and queues.
+"""
 
 import contextlib
 import os
@@ -7,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Self
 
@@ -52,6 +58,25 @@ class LoggedProcess:
     def log(self) -> str:
         return self.log_path.read_text()
 
+    def fail_unless_running(self, what: str) -> None:
+        if self.process.poll() is not None:
+            failure = f"{self.name} exited with code {self.process.returncode} {what}:\n{self.log}"
+            pytest.fail(failure, pytrace=False)
+
+    def wait_for_file(self, path: Path, what: str, timeout: float) -> None:
+        """Until the process creates `path`, which it does once `what`; killed if it never does."""
+        deadline = time.monotonic() + timeout
+        while not path.exists():
+            try:
+                self.fail_unless_running(f"before it was {what}")
+                if time.monotonic() > deadline:
+                    failure = f"{self.name} was not {what} within {timeout} s:\n{self.log}"
+                    pytest.fail(failure, pytrace=False)
+            except BaseException:
+                self.kill()
+                raise
+            time.sleep(0.05)
+
     def wait_for_log(self, text: str, timeout: float, count: int = 1) -> None:
         """Wait until the process has logged `text` `count` times; fail with its log if not."""
         deadline = time.monotonic() + timeout
@@ -88,6 +113,32 @@ class CeleryProcess(LoggedProcess):
         super().__init__([*command, *arguments], log_path, **env)
 
 
+class WorkerProcess(CeleryProcess):
+    """A worker started as `just worker` starts it, on every queue of the project, with the tests'
+    own tasks loaded too; ready once it consumes (it touches a file then, see tasks.py)."""
+
+    def __init__(self, log_path: Path, concurrency: int = 1, **env: str) -> None:
+        self.hostname = f"test-{uuid.uuid4().hex[:10]}@localhost"
+        arguments = ["worker", f"--concurrency={concurrency}", f"--hostname={self.hostname}"]
+        # Mingle waits a second at startup for other workers to share what they revoked; no
+        # test revokes a task.
+        arguments.append("--without-mingle")
+        arguments.append("--include=tests.support.tasks")  # the tests' own tasks, besides the app's
+        ready = log_path.with_suffix(".ready")
+        super().__init__(arguments, log_path, **env, TEST_WORKER_READY_FILE=str(ready))
+        self.wait_for_file(ready, "ready", timeout=60)
+
+    def tasks_started(self) -> dict[str, int]:
+        """How many tasks of each name this worker has started, from its statistics (asked over
+        the broker the settings name)."""
+        from app.worker.celery_app import celery_app
+
+        stats = celery_app.control.inspect([self.hostname], timeout=5).stats() or {}
+        assert self.hostname in stats, f"{self.name} did not answer for its statistics"
+        started: dict[str, int] = stats[self.hostname]["total"]
+        return started
+
+
 # `python -m app.relay`, with the tests' own tasks registered first (it sends only known tasks).
 RELAY_WITH_TEST_TASKS = (
     "import runpy, tests.support.tasks; "
@@ -96,16 +147,13 @@ RELAY_WITH_TEST_TASKS = (
 
 
 class RelayProcess(LoggedProcess):
-    """The outbox relay, started as compose starts it (`python -m app.relay`), knowing the tests'
-    own tasks too; ready once it has logged so."""
+    """The outbox relay, started as compose starts it (`python -m app.relay --heartbeat FILE`),
+    knowing the tests' own tasks too; ready once it has made a pass (touched its heartbeat)."""
 
     name = "The outbox relay"
 
     def __init__(self, log_path: Path, **env: str) -> None:
-        command = [sys.executable, "-c", RELAY_WITH_TEST_TASKS]
+        heartbeat = log_path.with_suffix(".heartbeat")
+        command = [sys.executable, "-c", RELAY_WITH_TEST_TASKS, "--heartbeat", str(heartbeat)]
         super().__init__(command, log_path, **env)
-        try:
-            self.wait_for_log("Outbox relay started", timeout=30)
-        except BaseException:
-            self.stop()
-            raise
+        self.wait_for_file(heartbeat, "through its first pass", timeout=30)

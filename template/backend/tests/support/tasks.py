@@ -4,10 +4,14 @@ Registered on the project's Celery app under names of their own, like every task
 import this module; the worker and relay processes that tests start load it too (see processes.py).
 """
 
+import os
 import time
+from pathlib import Path
+from typing import Any
 
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import worker_ready
 
 from app.core.logging import get_logger
 from app.worker.celery_app import celery_app
@@ -15,6 +19,14 @@ from app.worker.celery_app import celery_app
 logger = get_logger(__name__)
 
 STEP_SECONDS = 0.5
+# A worker started by a test touches the file this names once it consumes (processes.py).
+READY_FILE_VARIABLE = "TEST_WORKER_READY_FILE"
+
+
+@worker_ready.connect
+def _tell_the_test_this_worker_is_ready(**_: Any) -> None:
+    if ready_file := os.environ.get(READY_FILE_VARIABLE):
+        Path(ready_file).touch()
 
 
 # STARTED is stored, as for any task whose status endpoint should show it running.

@@ -1,29 +1,32 @@
-"""The example job, run by a real worker (in a thread) on the real broker and result backend."""
+"""The example job, run by a real worker process on the real broker and result backend."""
 
 import asyncio
 import logging
 from types import SimpleNamespace
 
 import pytest
+from celery import Celery
 from celery.exceptions import SoftTimeLimitExceeded
-from celery.worker import WorkController
 
 from app.tasks import example_job
 from app.tasks.example_job import run_example_job
+from tests.support.processes import WorkerProcess
+from tests.support.waiting import task_result
 
 
-async def test_the_example_job_returns_its_result(
-    celery_worker: WorkController,
-) -> None:
+async def test_the_example_job_returns_its_result(worker: WorkerProcess) -> None:
     result = run_example_job.delay(7, 2)
 
-    assert await asyncio.to_thread(result.get, timeout=30) == {"user_id": 7, "steps": 2}
+    assert await asyncio.to_thread(task_result, result) == {"user_id": 7, "steps": 2}
 
 
 def test_stopped_by_its_time_limit_the_job_says_where_it_stopped(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    broker: Celery, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The worker raises SoftTimeLimitExceeded inside the task: here, during its third step."""
+    """The worker raises SoftTimeLimitExceeded inside the task: here, during its third step.
+
+    Run in this process (`apply`); its progress still goes to the result backend.
+    """
     steps_begun = 0
 
     def sleep(_: float) -> None:

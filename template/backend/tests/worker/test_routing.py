@@ -2,7 +2,7 @@
 
 from typing import Any
 
-import pytest
+from celery import Celery
 from kombu import Queue
 
 from app.core.config import get_settings
@@ -50,7 +50,7 @@ def test_every_task_has_a_name_of_its_own_and_a_route_to_a_declared_queue() -> N
     assert route["queue"].name.startswith(prefix)
 
 
-def test_each_task_lands_on_its_queue() -> None:
+def test_each_task_lands_on_its_queue(broker: Celery) -> None:
     before = queued_messages()
 
     send_welcome_email.delay(1)
@@ -62,8 +62,9 @@ def test_each_task_lands_on_its_queue() -> None:
     assert after["default"] - before["default"] == 2
 
 
-@pytest.mark.usefixtures("paused_outbox_relay")
-async def test_tasks_sent_through_the_outbox_land_on_their_queue() -> None:
+async def test_tasks_sent_through_the_outbox_land_on_their_queue(
+    broker: Celery, empty_outbox: None
+) -> None:
     before = queued_messages()
     async with SessionFactory() as session:
         enqueue_on_commit(session, send_welcome_email.s(1))

@@ -44,7 +44,6 @@ async def test_job_size_is_validated(client: AsyncClient, unique_email: str, ste
     assert response.json()["detail"][0]["loc"] == ["body", "steps"]
 
 
-@pytest.mark.usefixtures("paused_outbox_relay")
 async def test_a_job_is_recorded_and_queued_in_one_transaction(
     client: AsyncClient, unique_email: str
 ) -> None:

@@ -5,6 +5,7 @@ import uuid
 import pytest
 from httpx import AsyncClient
 from sqlalchemy import func, select
+from sqlalchemy.engine import URL
 from sqlalchemy.exc import IntegrityError
 
 from app.db.session import SessionFactory
@@ -61,8 +62,9 @@ async def test_reading_a_task_needs_authentication(client: AsyncClient) -> None:
     assert response.status_code == 401
 
 
-@pytest.mark.usefixtures("paused_outbox_relay")
-async def test_a_task_is_recorded_and_queued_in_one_transaction(unique_email: str) -> None:
+async def test_a_task_is_recorded_and_queued_in_one_transaction(
+    database: URL, unique_email: str
+) -> None:
     """The run and its outbox row commit together: the broker need not be up to start a task."""
     user = await create_user(unique_email)
 
@@ -84,8 +86,7 @@ async def queued_in_outbox() -> int:
         return await session.scalar(select(func.count()).select_from(OutboxMessage)) or 0
 
 
-@pytest.mark.usefixtures("paused_outbox_relay")
-async def test_a_task_that_cannot_be_recorded_is_not_queued() -> None:
+async def test_a_task_that_cannot_be_recorded_is_not_queued(database: URL) -> None:
     before = await queued_in_outbox()
     with pytest.raises(IntegrityError):  # no such user: the run's foreign key fails
         await start_task_for(2**31 - 1)
