@@ -161,7 +161,7 @@ async def test_register_rejects_bad_input_naming_the_field(
 async def test_a_nul_character_in_the_login_email_is_just_a_wrong_email(
     client: AsyncClient, unique_email: str
 ) -> None:
-    """Databases may refuse text with NUL; the login must not turn that into a 500."""
+    """Text with NUL in it is a wrong email to the login, never a 500."""
     await register(client, unique_email)
 
     response = await attempt_login(client, f"{unique_email}\x00")

@@ -98,7 +98,7 @@ async def test_a_task_that_cannot_be_recorded_is_not_queued(database: URL) -> No
 async def test_task_ids_that_are_not_uuids_are_not_found(
     client: AsyncClient, unique_email: str, task_id: str
 ) -> None:
-    """They never reach the database (which may refuse the NUL)."""
+    """Refused by their format, before the database is asked."""
     headers = await auth_headers(client, unique_email)
 
     response = await client.get(f"/api/v1/tasks/{task_id}", headers=headers)
