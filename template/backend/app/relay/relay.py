@@ -20,6 +20,7 @@ from typing import Any
 import redis.asyncio
 from celery import Celery
 from celery.exceptions import NotRegistered
+from celery.result import denied_join_result
 from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 from sqlalchemy import delete, func, select
@@ -148,7 +149,9 @@ class OutboxRelay:
         messages that failed through a fault of their own."""
         published: list[str] = []
         failed: list[OutboxMessage] = []
-        with self._celery.producer_or_acquire() as producer:
+        # The relay never waits for a result: told so, Celery's result backend does not subscribe
+        # to each sent task's result channel (and unsubscribe again) as it would for `.get()`.
+        with denied_join_result(), self._celery.producer_or_acquire() as producer:
             for message in messages:
                 options = dict(message.options)
                 headers = options.pop("headers", None) or {}
