@@ -135,7 +135,11 @@ class OutboxRelay:
             waiting = messages.all()
             published, failed = self._publish(waiting) if waiting else ([], [])
             if published:
-                await session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(published)))
+                # The session ends with this transaction: its copies of the rows need no update.
+                await session.execute(
+                    delete(OutboxMessage).where(OutboxMessage.id.in_(published)),
+                    execution_options={"synchronize_session": False},
+                )
             for message in failed:
                 await self._retry_later_or_set_aside(session, message)
             # In this transaction, not a session of its own: a pass costs one connection checkout.
