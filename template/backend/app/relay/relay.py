@@ -20,6 +20,7 @@ from typing import Any
 import redis.asyncio
 from celery import Celery
 from celery.exceptions import NotRegistered
+from celery.result import denied_join_result
 from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 from sqlalchemy import delete, func, select
@@ -57,6 +58,8 @@ class OutboxRelay:
         self._broker_down = False
         self._stopping = False
         self._idle: asyncio.Task[None] | None = None
+        # The earliest due time in the outbox, as the last pass left it.
+        self._next_due: datetime | None = None
 
     async def run(self) -> None:
         """Relay until `stop()`; a lost database connection is retried every interval."""
@@ -87,7 +90,7 @@ class OutboxRelay:
                 # pass each. An idle relay sends a commit at once.
                 await self._idle_until(asyncio.sleep(LINGER_SECONDS))
             # A broker that is down is tried again on the interval, not as soon as rows are due.
-            wait = self._interval if self._broker_down else await self._seconds_until_next_due()
+            wait = self._interval if self._broker_down else self._seconds_until_next_due()
             await self._idle_until(wakeups.wait(wait))
 
     def stop(self) -> None:
@@ -110,13 +113,12 @@ class OutboxRelay:
         finally:
             self._idle = None
 
-    async def _seconds_until_next_due(self) -> float:
-        async with self._session_factory() as session:
-            next_due: datetime | None = await session.scalar(select(func.min(OutboxMessage.due_at)))
-        if next_due is None:
+    def _seconds_until_next_due(self) -> float:
+        # Read by the last pass; a row committed since then comes with a wake-up of its own.
+        if self._next_due is None:
             return self._interval
         # Timestamps are stored in UTC.
-        wait = (next_due.replace(tzinfo=UTC) - datetime.now(UTC)).total_seconds()
+        wait = (self._next_due.replace(tzinfo=UTC) - datetime.now(UTC)).total_seconds()
         # A row due now that this pass left is another relay's (SKIP LOCKED): give it a moment.
         return min(max(wait, LINGER_SECONDS), self._interval)
 
@@ -131,13 +133,17 @@ class OutboxRelay:
                 .with_for_update(skip_locked=True)
             )
             waiting = messages.all()
-            if not waiting:
-                return 0
-            published, failed = self._publish(waiting)
+            published, failed = self._publish(waiting) if waiting else ([], [])
             if published:
-                await session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(published)))
+                # The session ends with this transaction: its copies of the rows need no update.
+                await session.execute(
+                    delete(OutboxMessage).where(OutboxMessage.id.in_(published)),
+                    execution_options={"synchronize_session": False},
+                )
             for message in failed:
                 await self._retry_later_or_set_aside(session, message)
+            # In this transaction, not a session of its own: a pass costs one connection checkout.
+            self._next_due = await session.scalar(select(func.min(OutboxMessage.due_at)))
         if published and self._broker_down:
             self._broker_down = False
             logger.info("Broker reachable again: outbox relay resumed")
@@ -148,7 +154,9 @@ class OutboxRelay:
         messages that failed through a fault of their own."""
         published: list[str] = []
         failed: list[OutboxMessage] = []
-        with self._celery.producer_or_acquire() as producer:
+        # The relay never waits for a result: told so, Celery's result backend does not subscribe
+        # to each sent task's result channel (and unsubscribe again) as it would for `.get()`.
+        with denied_join_result(), self._celery.producer_or_acquire() as producer:
             for message in messages:
                 options = dict(message.options)
                 headers = options.pop("headers", None) or {}
