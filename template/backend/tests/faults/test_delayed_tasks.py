@@ -8,29 +8,19 @@ outbox, nothing reaches the broker or a worker before the task is due.
 import asyncio
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from app.db.session import SessionFactory
 from app.models.outbox_message import OutboxMessage
 from app.services.outbox import enqueue_on_commit
 from app.tasks.emails import send_welcome_email
-from app.worker.celery_app import TASK_QUEUES, celery_app
+from app.worker.celery_app import celery_app
 from tests.faults.conftest import REDELIVERY_SECONDS, StartWorker
 from tests.support.mailbox import Mailbox
 from tests.support.processes import RelayProcess
+from tests.support.queues import waiting_in_the_emails_queue
 from tests.support.users import create_user
 
 COUNTDOWN = REDELIVERY_SECONDS + 2
-
-
-def waiting_in_the_emails_queue() -> int:
-    emails = TASK_QUEUES[send_welcome_email.name]
-    queue = next(queue for queue in celery_app.conf.task_queues if queue.name.endswith(emails))
-    with celery_app.connection_for_write() as connection:
-        # kombu types this str | None; a declare answers (name, messages, consumers).
-        declared: Any = queue.bind(connection.default_channel).queue_declare()
-        count: int = declared.message_count
-        return count
 
 
 async def test_a_long_countdown_waits_in_the_outbox_and_runs_once_when_due(

@@ -3,7 +3,6 @@
 import asyncio
 import signal
 from contextlib import ExitStack
-from typing import Any
 
 import psutil
 from sqlalchemy import func, select
@@ -11,22 +10,11 @@ from sqlalchemy import func, select
 from app.db.session import SessionFactory
 from app.models.user import User
 from app.tasks.emails import send_welcome_email
-from app.worker.celery_app import TASK_QUEUES, celery_app
 from tests.faults.conftest import REDELIVERY_SECONDS, StartWorker
 from tests.support.mailbox import Mailbox
+from tests.support.queues import waiting_in_the_emails_queue
 from tests.support.users import create_user
 from tests.support.waiting import eventually, wait_until
-
-
-def waiting_in_the_emails_queue() -> int:
-    """Messages not yet delivered to a worker (those a worker holds unacknowledged not counted)."""
-    emails = TASK_QUEUES[send_welcome_email.name]
-    queue = next(queue for queue in celery_app.conf.task_queues if queue.name.endswith(emails))
-    with celery_app.connection_for_write() as connection:
-        # kombu types this str | None; a declare answers (name, messages, consumers).
-        declared: Any = queue.bind(connection.default_channel).queue_declare()
-        count: int = declared.message_count
-        return count
 
 
 async def welcome_emails_marked_sent(emails: list[str]) -> int:
