@@ -158,6 +158,7 @@ async def test_while_the_broker_is_down_the_relay_tries_again_on_its_interval(
         await session.commit()
     monkeypatch.delenv("CELERY_BROKER_URL", raising=False)  # it would win over `broker=`
     unreachable = Celery(broker=f"redis://127.0.0.1:{free_port()}/0")
+    unreachable.conf.broker_connection_timeout = 1
     unreachable.tasks.register(send_welcome_email)
     relay = new_relay(unreachable, interval_seconds=0.5)
     passes: list[tuple[float, float]] = []
