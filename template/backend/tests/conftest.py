@@ -1,6 +1,6 @@
 """Fixtures, each named for what it gives: a test asks in its signature for what it needs.
 
-    database            this run's database, migrated (PostgreSQL or SQLite, per the settings)
+    database            this run's database, migrated with Alembic
     broker              the broker and the result backend, reachable; this run's queues and results
     rate_limit_storage  the Redis that counts login attempts
     client              an HTTP client on the app in this process (with the three above)

@@ -1,5 +1,5 @@
-"""Processes of this project started by tests (workers, the relay, Celery beat), each logging to
-a file.
+"""Processes of this project started by tests (workers, the relay, ...), each logging to a
+file.
 
 The Celery app is imported where it is used, not here: tests/conftest.py imports this module
 before it points the settings at this run's database and queues.
