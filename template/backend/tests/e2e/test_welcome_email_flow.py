@@ -5,10 +5,9 @@ import uuid
 
 from httpx import AsyncClient
 
-from app.db.session import SessionFactory
-from app.models.user import User
 from tests.support.mailbox import Mailbox
 from tests.support.processes import RelayProcess, WorkerProcess
+from tests.support.users import welcome_emails_marked_sent
 from tests.support.waiting import eventually
 
 
@@ -35,12 +34,11 @@ async def test_registering_sends_a_welcome_email_through_the_worker(
     assert message["Subject"] == "Welcome!"
     assert "Hello Alan Turing," in message.get_content()
 
-    async def marked_sent() -> bool:
-        async with SessionFactory() as session:
-            user = await session.get(User, user_id)
-            return user is not None and user.welcome_email_sent_at is not None
-
-    await eventually(marked_sent, f"User {user_id} was not marked as welcomed", seconds=10)
+    await eventually(
+        lambda: welcome_emails_marked_sent([unique_email]),
+        f"User {user_id} was not marked as welcomed",
+        seconds=10,
+    )
 
 
 async def test_the_request_id_follows_the_request_into_the_worker_log(

@@ -9,7 +9,6 @@ restarted API.
 import asyncio
 import time
 from pathlib import Path
-from typing import Any, cast
 
 import httpx
 from sqlalchemy import func, select
@@ -17,13 +16,14 @@ from sqlalchemy import func, select
 from app.db.session import SessionFactory
 from app.models.outbox_message import OutboxMessage
 from app.services.task_service import TaskService
-from app.worker.celery_app import celery_app
 from tests.faults.conftest import StartWorker
 from tests.support.api_server import ApiServer
 from tests.support.mailbox import Mailbox
 from tests.support.processes import RelayProcess
+from tests.support.queues import queued_messages
 from tests.support.tasks import long_task
 from tests.support.users import sign_up
+from tests.support.waiting import wait_until
 
 
 async def start_a_task_for(user_id: int) -> str:
@@ -48,17 +48,6 @@ async def waiting_in_outbox() -> int:
         return await session.scalar(select(func.count()).select_from(OutboxMessage)) or 0
 
 
-def wait_until_the_broker_is_drained(timeout: float) -> None:
-    """Until no message waits in the project's queues (each is with the worker, or done)."""
-    deadline = time.monotonic() + timeout
-    with celery_app.connection_for_write() as connection:
-        queues = [queue.bind(connection.default_channel) for queue in celery_app.conf.task_queues]
-        # kombu types this str | None; a declare answers (name, messages, consumers).
-        while any(cast(Any, queue.queue_declare()).message_count for queue in queues):
-            assert time.monotonic() < deadline, f"Tasks still wait on the broker after {timeout} s"
-            time.sleep(0.1)
-
-
 async def test_tasks_committed_before_the_api_was_killed_run_once(
     empty_outbox: None,
     mailbox: Mailbox,
@@ -81,7 +70,11 @@ async def test_tasks_committed_before_the_api_was_killed_run_once(
 
         # Everything the relay sent has reached the worker: a duplicate would show below.
         assert await waiting_in_outbox() == 0
-        await asyncio.to_thread(wait_until_the_broker_is_drained, 30)
+        await asyncio.to_thread(
+            wait_until,
+            lambda: not any(queued_messages().values()),
+            "Tasks still wait on the broker",
+        )
 
     assert len(mailbox.to(unique_email)) == 1
     started = await asyncio.to_thread(worker.tasks_started)

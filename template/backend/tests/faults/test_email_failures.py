@@ -9,12 +9,11 @@ from sqlalchemy import select
 
 from app.db.session import SessionFactory
 from app.models.dead_letter import DeadLetter
-from app.models.user import User
 from app.services.outbox import resend
 from tests.faults.conftest import StartWorker
 from tests.support.mailbox import Mailbox
 from tests.support.processes import RelayProcess
-from tests.support.users import PASSWORD
+from tests.support.users import PASSWORD, welcome_emails_marked_sent
 from tests.support.waiting import eventually
 
 
@@ -43,12 +42,11 @@ async def test_temporary_smtp_failures_are_retried_until_one_email_is_delivered(
 
     await asyncio.to_thread(mailbox.wait_for, unique_email, 60)
 
-    async def marked_sent() -> bool:
-        async with SessionFactory() as session:
-            user = await session.get(User, user_id)
-            return user is not None and user.welcome_email_sent_at is not None
-
-    await eventually(marked_sent, f"User {user_id} was not marked as welcomed", seconds=10)
+    await eventually(
+        lambda: welcome_emails_marked_sent([unique_email]),
+        f"User {user_id} was not marked as welcomed",
+        seconds=10,
+    )
     assert len(mailbox.to(unique_email)) == 1
     assert mailbox.attempts[unique_email] == 3
 

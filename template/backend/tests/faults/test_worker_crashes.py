@@ -5,26 +5,13 @@ import signal
 from contextlib import ExitStack
 
 import psutil
-from sqlalchemy import func, select
 
-from app.db.session import SessionFactory
-from app.models.user import User
 from app.tasks.emails import send_welcome_email
 from tests.faults.conftest import REDELIVERY_SECONDS, StartWorker
 from tests.support.mailbox import Mailbox
 from tests.support.queues import waiting_in_the_emails_queue
-from tests.support.users import create_user
+from tests.support.users import create_user, welcome_emails_marked_sent
 from tests.support.waiting import eventually, wait_until
-
-
-async def welcome_emails_marked_sent(emails: list[str]) -> int:
-    async with SessionFactory() as session:
-        count = await session.scalar(
-            select(func.count())
-            .select_from(User)
-            .where(User.email.in_(emails), User.welcome_email_sent_at.is_not(None))
-        )
-    return count or 0
 
 
 async def test_tasks_of_a_killed_worker_are_completed_once_by_the_next_one(

@@ -2,16 +2,26 @@
 
 from typing import Any
 
+from kombu import Queue
+
+from app.core.config import get_settings
 from app.tasks.emails import send_welcome_email
-from app.worker.celery_app import TASK_QUEUES, celery_app
+from app.worker.celery_app import TASK_QUEUES, celery_app, queue_names
+
+
+def queued_messages() -> dict[str, int]:
+    """Messages waiting in each of the project's queues, by name (those a worker holds
+    unacknowledged not counted)."""
+    prefix = get_settings().celery_key_prefix
+    with celery_app.connection_for_write() as connection:
+        counts: dict[str, int] = {}
+        for name in queue_names():
+            queue = Queue(f"{prefix}{name}").bind(connection.default_channel)
+            # kombu types this str | None; a declare answers (name, messages, consumers).
+            declared: Any = queue.queue_declare()
+            counts[name] = declared.message_count
+        return counts
 
 
 def waiting_in_the_emails_queue() -> int:
-    """Messages not yet delivered to a worker (those a worker holds unacknowledged not counted)."""
-    emails = TASK_QUEUES[send_welcome_email.name]
-    queue = next(queue for queue in celery_app.conf.task_queues if queue.name.endswith(emails))
-    with celery_app.connection_for_write() as connection:
-        # kombu types this str | None; a declare answers (name, messages, consumers).
-        declared: Any = queue.bind(connection.default_channel).queue_declare()
-        count: int = declared.message_count
-        return count
+    return queued_messages()[TASK_QUEUES[send_welcome_email.name]]

@@ -1,6 +1,7 @@
 """Signing users up and in through the API, as a client would (or straight into the database)."""
 
 from httpx import AsyncClient
+from sqlalchemy import func, select
 
 from app.db.session import SessionFactory
 from app.models.user import User
@@ -46,3 +47,14 @@ async def create_user(email: str, full_name: str | None = None) -> User:
         session.add(user)
         await session.commit()
         return user
+
+
+async def welcome_emails_marked_sent(emails: list[str]) -> int:
+    """How many of these users are marked as welcomed (their welcome email sent)."""
+    async with SessionFactory() as session:
+        count = await session.scalar(
+            select(func.count())
+            .select_from(User)
+            .where(User.email.in_(emails), User.welcome_email_sent_at.is_not(None))
+        )
+    return count or 0

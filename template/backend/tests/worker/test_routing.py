@@ -1,29 +1,15 @@
 """Tasks land on the queue their name is routed to (no worker consumes here)."""
 
-from typing import Any
-
 from celery import Celery
-from kombu import Queue
 
 from app.core.config import get_settings
 from app.db.session import SessionFactory
 from app.services.outbox import enqueue_on_commit
 from app.tasks.emails import send_welcome_email
 from app.worker.celery_app import TASK_QUEUES, celery_app, queue_names
+from tests.support.queues import queued_messages
 from tests.support.relay import new_relay
 from tests.support.tasks import long_task
-
-
-def queued_messages() -> dict[str, int]:
-    prefix = get_settings().celery_key_prefix
-    with celery_app.connection_for_write() as connection:
-        counts: dict[str, int] = {}
-        for name in queue_names():
-            queue = Queue(f"{prefix}{name}").bind(connection.default_channel)
-            # kombu types this str | None; a declare answers (name, messages, consumers).
-            declared: Any = queue.queue_declare()
-            counts[name] = declared.message_count
-        return counts
 
 
 def test_the_project_declares_a_default_and_an_emails_queue() -> None:
