@@ -98,12 +98,7 @@ OTHERS = (
     "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"
     " AND datname IS DISTINCT FROM current_database()"
 )
-BOTH_ROWS = (  # (w): TASK_RUN and NEXT_ROW as one statement
-    "WITH run AS (INSERT INTO task_runs (id, user_id, task_name)"
-    " VALUES (gen_random_uuid(), 1, 'noop'))"
-    " INSERT INTO next_release.outbox_messages (id, task_name, args, kwargs, options, request_id)"
-    " VALUES (gen_random_uuid(), 'noop', '[1]', '{}', '{}', gen_random_uuid());"
-)
+BOTH_ROWS = f"WITH run AS ({TASK_RUN.rstrip(';')}) {NEXT_ROW}"  # (w): both, one statement
 TRUNCATE = "TRUNCATE task_runs, v0_8_0.outbox_messages, next_release.outbox_messages"
 
 

@@ -10,11 +10,7 @@ import pytest
 from tests.compose_services import free_port, local_service_urls
 from tests.conftest import Projects
 from tests.helpers import command_env, git, passing_tests, run, stop
-from tests.variants import answers_of, variant_params
-
-# The Kubernetes answer adds deploy/ and documentation, and leaves backend/ as the default
-# project's (checked below): its suite would only run the default's a second time.
-SAME_BACKEND_AS_DEFAULT = "kubernetes"
+from tests.variants import SAME_BACKEND_AS_DEFAULT, answers_of, backend_variant_params
 
 NEW_TASK_MODULE = '''"""A task module added by hand, registered nowhere."""
 
@@ -32,9 +28,7 @@ def double(value: int) -> int:
 
 
 @pytest.mark.usefixtures("services")
-@pytest.mark.parametrize(
-    "variant", [param for param in variant_params() if param.id != SAME_BACKEND_AS_DEFAULT]
-)
+@pytest.mark.parametrize("variant", backend_variant_params())
 def test_generated_suite_passes_against_real_services(projects: Projects, variant: str) -> None:
     env = local_service_urls(answers_of(variant)["broker"])
 

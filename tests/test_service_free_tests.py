@@ -12,8 +12,7 @@ import pytest
 from tests.compose_services import free_port
 from tests.conftest import Projects
 from tests.helpers import passing_tests
-from tests.test_generated_project import SAME_BACKEND_AS_DEFAULT
-from tests.variants import answers_of, variant_params
+from tests.variants import answers_of, backend_variant_params
 
 # The quick subset holds the settings, schema, security, logging, outbox-call and routing tests.
 AT_LEAST = 25
@@ -36,9 +35,7 @@ def nowhere(variant: str) -> dict[str, str]:
     return urls
 
 
-@pytest.mark.parametrize(
-    "variant", [param for param in variant_params() if param.id != SAME_BACKEND_AS_DEFAULT]
-)
+@pytest.mark.parametrize("variant", backend_variant_params())
 def test_the_quick_subset_passes_with_every_service_away(projects: Projects, variant: str) -> None:
     project: Path = projects(variant)
 
