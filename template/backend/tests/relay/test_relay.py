@@ -24,6 +24,7 @@ from tests.support.mailbox import Mailbox
 from tests.support.processes import RelayProcess, WorkerProcess, free_port
 from tests.support.relay import new_relay
 from tests.support.users import register
+from tests.support.waiting import eventually, wait_until
 
 
 async def pending_for(user_id: int) -> list[OutboxMessage]:
@@ -45,15 +46,6 @@ async def queue_unknown_task() -> str:
     return task_id
 
 
-def wait_for_a_pass(heartbeat: Path, after: float, timeout: float = 10) -> float:
-    """Until the relay has finished a pass (touched its heartbeat) since `after`."""
-    deadline = time.monotonic() + timeout
-    while not heartbeat.exists() or heartbeat.stat().st_mtime <= after:
-        assert time.monotonic() < deadline, "the relay made no pass"
-        time.sleep(0.01)
-    return heartbeat.stat().st_mtime
-
-
 async def test_registering_writes_the_welcome_email_to_the_outbox(
     client: AsyncClient, unique_email: str
 ) -> None:
@@ -67,12 +59,11 @@ async def test_registering_writes_the_welcome_email_to_the_outbox(
         await session.commit()
 
 
-def wait_for_a_listener(timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
+def wait_for_a_listener() -> None:
     with redis.Redis.from_url(get_settings().celery_result_backend) as server:
-        while not server.pubsub_numsub(wakeup_channel())[0][1]:
-            assert time.monotonic() < deadline, "nothing listens for wake-ups"
-            time.sleep(0.01)
+        wait_until(
+            lambda: server.pubsub_numsub(wakeup_channel())[0][1], "Nothing listens for wake-ups", 10
+        )
 
 
 async def test_a_commit_that_queued_a_task_wakes_the_relay(database: URL, broker: Celery) -> None:
@@ -101,14 +92,16 @@ async def test_without_wakeups_the_relay_still_sends_within_its_interval(
     relay = new_relay(interval_seconds=0.5, wakeup_url=closed, heartbeat=heartbeat)
     runner = asyncio.create_task(relay.run())
     try:
-        first_pass = await asyncio.to_thread(wait_for_a_pass, heartbeat, 0)
+        # Past its first pass, the relay waits on its interval alone.
+        await asyncio.to_thread(wait_until, heartbeat.exists, "The relay made no pass", 10)
         async with SessionFactory() as session:
             task_id = enqueue_on_commit(session, send_welcome_email.s(2_000_000_000))
             await session.commit()
 
-        await asyncio.to_thread(wait_for_a_pass, heartbeat, first_pass)
+        async def sent() -> bool:
+            return not await outbox_holds(task_id)
 
-        assert not await outbox_holds(task_id)
+        await eventually(sent, "The relay did not send the row on its 0.5 s interval", 10)
     finally:
         relay.stop()
         await runner
