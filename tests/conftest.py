@@ -13,7 +13,7 @@ import redis
 from filelock import FileLock
 from pytest_copie.plugin import Copie
 
-from tests.helpers import TEMPLATE_ROOT, copy, git_init_and_commit, run
+from tests.helpers import TEMPLATE_ROOT, MypyCaches, copy, git_init_and_commit, run
 from tests.variants import VARIANTS
 
 
@@ -98,6 +98,17 @@ def projects(copie_session: Copie) -> Projects:
 def default_project(projects: Projects) -> Path:
     """The project rendered with every default answer."""
     return projects("default")
+
+
+@pytest.fixture(scope="session")
+def mypy_caches(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> MypyCaches:
+    """mypy's caches, shared by every xdist worker of this run (in the folder above theirs)."""
+    run_folder = tmp_path_factory.getbasetemp()
+    if worker_id != "master":
+        run_folder = run_folder.parent
+    folder = run_folder / "mypy-caches"
+    folder.mkdir(exist_ok=True)
+    return MypyCaches(folder)
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ import yaml
 from pytest_copie.plugin import Copie
 
 from tests.conftest import Projects
-from tests.helpers import TEMPLATE_ROOT, copy, read_env_file, run
+from tests.helpers import TEMPLATE_ROOT, MypyCaches, copy, read_env_file, run
 from tests.variants import TRACES, VARIANTS, answers_of, variant_params
 
 JINJA_DEBRIS = re.compile(r"\{\{|\{%|\{#|%\}|#\}")
@@ -253,8 +253,10 @@ def test_each_project_gets_its_own_secrets(render: Callable[..., Path], variant:
 
 
 @pytest.mark.parametrize("variant", variant_params())
-def test_project_passes_lint_format_and_type_checks(projects: Projects, variant: str) -> None:
-    run(["just", "lint"], projects(variant))
+def test_project_passes_lint_format_and_type_checks(
+    projects: Projects, variant: str, mypy_caches: MypyCaches
+) -> None:
+    mypy_caches.run(["just", "lint"], projects(variant))
 
 
 @pytest.mark.parametrize("variant", variant_params())

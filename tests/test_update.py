@@ -23,6 +23,7 @@ from pytest_copie.plugin import Copie
 from tests.compose_services import free_port, local_service_urls
 from tests.helpers import (
     TEMPLATE_ROOT,
+    MypyCaches,
     clone_working_tree,
     command_env,
     edit,
@@ -392,7 +393,7 @@ async def welcome(session: AsyncSession, user_id: int) -> None:
 
 
 def test_the_v0_6_0_migration_names_user_code_importing_removed_modules(
-    template_repo: Path, copie: Copie
+    template_repo: Path, copie: Copie, mypy_caches: MypyCaches
 ) -> None:
     """v0.5.1 -> v0.6.0 (this working tree): publish.py and the benchmarks went away."""
     assert git(template_repo, "cat-file", "-t", V0_5_1).strip() == "commit", "needs the history"
@@ -439,7 +440,7 @@ def test_the_v0_6_0_migration_names_user_code_importing_removed_modules(
     ]
     assert (project / ".env").read_bytes() == env_before
     # Left as it is, the user's module no longer type-checks: the migration's line is the fix.
-    unfixed = run(["uv", "run", "mypy", "."], backend, check=False)
+    unfixed = mypy_caches.run(["uv", "run", "mypy", "."], backend, check=False)
     assert unfixed.returncode == 1
     assert "app/services/notifications.py:" in unfixed.stdout
 
@@ -454,7 +455,7 @@ def test_the_v0_6_0_migration_names_user_code_importing_removed_modules(
         "backend/uv.lock",
     }
     just_test(project, "tests/api/test_health.py")  # the app with the user's route and setting
-    run(["uv", "run", "mypy", "."], backend)
+    mypy_caches.run(["uv", "run", "mypy", "."], backend)
 
 
 V0_8_0 = "ca23d69ba01f5641845f03766547ae4fb6c7b18f"  # the v0.8.0 release
