@@ -37,20 +37,22 @@ def test_generated_suite_passes_against_real_services(projects: Projects, varian
     assert "test_registering_sends_a_welcome_email_through_the_worker" in passed
 
 
-def tracked_files(project: Path, folder: str) -> dict[str, bytes]:
-    names = git(project, "ls-files", "--", folder).splitlines()
+def tracked_files(project: Path, *paths: str) -> dict[str, bytes]:
+    names = git(project, "ls-files", "--", *paths).splitlines()
     return {name: (project / name).read_bytes() for name in names}
 
 
 @pytest.mark.xdist_group(SAME_BACKEND_AS_DEFAULT)
-def test_the_kubernetes_variant_has_the_default_backend(
+def test_the_kubernetes_variant_has_the_default_backend_and_compose_files(
     projects: Projects,
 ) -> None:
     assert answers_of(SAME_BACKEND_AS_DEFAULT) == {**answers_of("default"), "kubernetes": True}
+    paths = ("backend", "compose.yaml", "compose.prod.yaml")
 
-    backend = tracked_files(projects(SAME_BACKEND_AS_DEFAULT), "backend")
+    same = tracked_files(projects(SAME_BACKEND_AS_DEFAULT), *paths)
 
-    assert backend == tracked_files(projects("default"), "backend")
+    assert same == tracked_files(projects("default"), *paths)
+    assert {"compose.yaml", "compose.prod.yaml"} <= same.keys()
 
 
 def wait_for_log(log_path: Path, text: str, count: int, worker: subprocess.Popen[bytes]) -> None:

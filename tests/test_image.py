@@ -38,7 +38,7 @@ import pytest
 from tests.compose_services import ComposeServices
 from tests.conftest import Projects
 from tests.helpers import command_env, run
-from tests.variants import answers_of, variant_params
+from tests.variants import answers_of, backend_variant_params
 
 pytestmark = pytest.mark.usefixtures("services")
 
@@ -437,7 +437,7 @@ def long_running_services(answers: dict[str, Any]) -> list[str]:
 
 
 @pytest.mark.parametrize("compose_file", ["compose.yaml", "compose.prod.yaml"])
-@pytest.mark.parametrize("variant", variant_params())
+@pytest.mark.parametrize("variant", backend_variant_params())
 def test_every_backend_service_runs_from_the_image_as_its_user(
     projects: Projects, variant: str, compose_file: str, images: ImageFolders
 ) -> None:

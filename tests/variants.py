@@ -72,11 +72,13 @@ def variant_params() -> list[Any]:
     return [pytest.param(name, id=name, marks=pytest.mark.xdist_group(name)) for name in VARIANTS]
 
 
-# The Kubernetes answer adds deploy/ and documentation, and leaves backend/ as the default
-# project's (test_generated_project checks it): its backend's tests would repeat the default's.
+# The Kubernetes answer adds deploy/ and documentation, and leaves backend/ and the compose files
+# as the default project's (test_generated_project checks it): its backend's tests, and its
+# image's, would repeat the default's.
 SAME_BACKEND_AS_DEFAULT = "kubernetes"
 
 
 def backend_variant_params() -> list[Any]:
-    """The variants whose backends differ: those whose generated tests are worth running."""
+    """The variants whose backends differ: those whose generated tests and images are worth
+    running."""
     return [param for param in variant_params() if param.id != SAME_BACKEND_AS_DEFAULT]
