@@ -19,6 +19,7 @@ before the tests import the app), so runs never touch each other or your data.
 import asyncio
 import os
 import secrets
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -61,6 +62,11 @@ TEST_SETTINGS = {
 
 def pytest_configure(config: pytest.Config) -> None:
     """Point this process, and every process it starts, at settings of this run's own."""
+    # Bytecode caches are written even where the environment turns them off: the suite starts
+    # many Python processes (test workers, the worker, the relay), and each would compile every
+    # module it imports again, seconds each.
+    sys.dont_write_bytecode = False
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     os.environ.update(TEST_SETTINGS)
     os.environ.setdefault("SECRET_KEY", secrets.token_hex(32))  # a fresh clone has no .env
     xdist_worker = getattr(config, "workerinput", None)

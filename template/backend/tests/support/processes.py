@@ -40,9 +40,7 @@ class LoggedProcess:
         self.process = subprocess.Popen(  # noqa: S603  (our own command line)
             command,
             cwd=BACKEND_DIR,
-            # Bytecode caches are written even where the environment turns them off: the tests
-            # start many processes, and each would compile every module it imports again.
-            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "", **env},
+            env={**os.environ, **env},
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, so kill() reaches every child
