@@ -165,9 +165,13 @@ class ComposeServices:
     def healthcheck(self, service: str) -> list[str]:
         test = self.compose["services"][service]["healthcheck"]["test"]
         if test[0] == "CMD-SHELL":
-            return ["sh", "-c", self.localize(interpolate(test[1], {}))]
-        assert test[0] == "CMD", test
-        return [self.localize(part) for part in test[1:]]
+            command = ["sh", "-c", self.localize(interpolate(test[1], {}))]
+        else:
+            assert test[0] == "CMD", test
+            command = [self.localize(part) for part in test[1:]]
+        # A ping sent before the worker listens waits out its whole --timeout; polled every
+        # second, a short one finds the worker as soon as it is ready.
+        return [re.sub(r"--timeout \d+", "--timeout 1", part) for part in command]
 
     def run_once(self, service: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

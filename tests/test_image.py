@@ -363,13 +363,6 @@ class ImageServices(ComposeServices):
         assert len(read_only) == 1, f"{compose_file}: read_only on some backend services only"
         (self.read_only,) = read_only
 
-    def healthcheck(self, service: str) -> list[str]:
-        # A ping sent before the worker listens waits out its whole --timeout; polled every
-        # second, a short one finds the worker as soon as it is ready.
-        return [
-            re.sub(r"--timeout \d+", "--timeout 1", part) for part in super().healthcheck(service)
-        ]
-
     def check_all(self) -> list[str]:
         with self.image.container(self.mounts, read_only=self.read_only):
             return super().check_all()
