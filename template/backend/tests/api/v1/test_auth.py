@@ -89,6 +89,19 @@ async def test_login_failures_look_the_same(client: AsyncClient, unique_email: s
     )
 
 
+async def test_login_with_a_json_body_is_told_to_send_a_form(
+    client: AsyncClient, unique_email: str
+) -> None:
+    await register(client, unique_email)
+
+    response = await client.post(
+        "/api/v1/auth/login", json={"username": unique_email, "password": PASSWORD}
+    )
+
+    assert response.status_code == 422
+    assert "takes a form" in response.json()["detail"]
+
+
 async def test_me_returns_the_authenticated_user(client: AsyncClient, unique_email: str) -> None:
     user = await register(client, unique_email)
     token = await login(client, unique_email)

@@ -42,8 +42,20 @@ async def register(user_in: UserCreate, users: Users) -> UserRead:
     return UserRead.model_validate(new_user)
 
 
+def _sent_as_a_form(request: Request) -> None:
+    """Say what login takes to a client that sent JSON, rather than "username missing"."""
+    if request.headers.get("content-type", "").startswith("application/json"):
+        raise HTTPException(
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail="Login takes a form (application/x-www-form-urlencoded) with `username` (the "
+            "email) and `password`, as OAuth2's password flow does, not JSON",
+        )
+
+
 @router.post(
     "/login",
+    # Before the form's fields are read: their errors would only say that both are missing.
+    dependencies=[Depends(_sent_as_a_form)],
     responses={
         status.HTTP_401_UNAUTHORIZED: {"description": "Incorrect email or password"},
         status.HTTP_429_TOO_MANY_REQUESTS: {
