@@ -101,7 +101,12 @@ V0_9_0 = Release(
 )
 CELERY_APP = "app/worker/celery_app.py"
 V0_10_0 = Release(
-    modules={},
+    modules={
+        "app.core.rate_limit.LoginRateLimiter": (
+            'renamed RateLimiter; it limits each action apart: hit("login", client_ip, email)'
+        ),
+        "app.core.rate_limit.get_login_rate_limiter": "renamed get_rate_limiter",
+    },
     settings={
         "PROJECT_NAME": "the API's title is PROJECT_NAME in app/core/config.py",
         "JWT_ALGORITHM": "tokens are signed with JWT_ALGORITHM (HS256) in app/core/security.py",

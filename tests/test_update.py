@@ -481,6 +481,30 @@ async def register() -> None:
 
 asyncio.run(register())
 """
+# Logs in, refreshes and reads /me with the refreshed token: what a session needs, end to end.
+SIGN_IN = """
+import asyncio
+import sys
+
+import httpx
+
+from app.main import app
+
+
+async def sign_in() -> None:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        form = {"username": sys.argv[1], "password": "correct horse battery staple"}
+        tokens = (await client.post("/api/v1/auth/login", data=form)).raise_for_status().json()
+        body = {"refresh_token": tokens["refresh_token"]}
+        refreshed = (await client.post("/api/v1/auth/refresh", json=body)).raise_for_status()
+        headers = {"Authorization": f"Bearer {refreshed.json()['access_token']}"}
+        me = (await client.get("/api/v1/auth/me", headers=headers)).raise_for_status()
+    print(me.json()["email"])
+
+
+asyncio.run(sign_in())
+"""
 OUTBOX = "SELECT task_name, args FROM outbox_messages"
 
 
@@ -566,7 +590,8 @@ def test_an_update_from_v0_8_0_names_old_calls_and_outbox_rows_of_old_names_reac
 ) -> None:
     """v0.8.0 -> v0.9.0 (this working tree): the example tasks moved and took explicit names, and
     enqueue_on_commit takes a signature. A welcome email that v0.8.0 queued under the task's old
-    name is sent after the update, by the new relay and worker."""
+    name is sent after the update, by the new relay and worker, and the user who registered on
+    v0.8.0 signs in and refreshes a session."""
     assert git(template_repo, "cat-file", "-t", V0_8_0).strip() == "commit", "needs the history"
     git(template_repo, "tag", "--force", "v0.8.0", V0_8_0)
     tag_the_working_tree(template_repo, "v0.9.0")
@@ -620,6 +645,9 @@ def test_an_update_from_v0_8_0_names_old_calls_and_outbox_rows_of_old_names_reac
         run(["uv", "run", "alembic", "upgrade", "head"], backend, **env)
         # Revision 0005 gave the waiting row the name the task now declares.
         assert query(database_url, OUTBOX) == [("emails.send_welcome_email", [user_id])]
+        # The account from v0.8.0 signs in and keeps a session going (revision 0006).
+        signed_in = run(["uv", "run", "python", "-c", SIGN_IN, "ada@example.com"], backend, **env)
+        assert signed_in.stdout.splitlines()[-1] == "ada@example.com"  # after the log lines
 
         recipients = send_the_outbox(backend, database_url, tmp_path, **env)
 

@@ -1,7 +1,8 @@
-"""What waits in the outbox, what was set aside, and sending it again: `python -m app.cli`.
+"""Operating the project: `python -m app.cli`.
 
 `python -m app.cli` shows the outbox's backlog and every dead letter; `python -m app.cli resend
-ID...` (or `--all`) puts dead letters back into the outbox, to be sent again.
+ID...` (or `--all`) puts dead letters back into the outbox, to be sent again; `python -m app.cli
+purge-sessions` deletes sessions that ended or expired (run it daily, from cron or the like).
 """
 
 import argparse
@@ -9,6 +10,7 @@ import asyncio
 
 from app.db.session import SessionFactory, engine
 from app.services.outbox import dead_letters, outbox_status, resend
+from app.services.session_service import SessionService
 
 
 async def show() -> None:
@@ -39,18 +41,28 @@ async def resend_letters(ids: list[str], every: bool) -> int:
     return 1 if missing else 0
 
 
+async def purge_sessions() -> None:
+    async with SessionFactory() as session:
+        purged = await SessionService(session).purge()
+    print(f"Purged {purged} ended or expired session(s)")
+
+
 async def main() -> int:
-    parser = argparse.ArgumentParser(description="The outbox and its dead letters.")
+    parser = argparse.ArgumentParser(description="The outbox, its dead letters, and sessions.")
     commands = parser.add_subparsers(dest="command")
     resend_parser = commands.add_parser("resend", help="send dead letters again")
     resend_parser.add_argument("ids", nargs="*", metavar="ID", help="task ids to send again")
     resend_parser.add_argument("--all", action="store_true", help="every dead letter")
+    commands.add_parser("purge-sessions", help="delete sessions that ended or expired")
     options = parser.parse_args()
     try:
         if options.command == "resend":
             if not options.ids and not options.all:
                 resend_parser.error("name the task ids to send again, or --all")
             return await resend_letters(options.ids, options.all)
+        if options.command == "purge-sessions":
+            await purge_sessions()
+            return 0
         await show()
         return 0
     finally:

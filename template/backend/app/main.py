@@ -9,14 +9,15 @@ from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from app.api import health
 from app.api.access_log import AccessLogMiddleware
 from app.api.v1.router import api_router
-from app.core.config import PROJECT_NAME
+from app.core.config import PROJECT_NAME, get_settings
 from app.core.logging import configure_logging
-from app.core.rate_limit import get_login_rate_limiter
+from app.core.rate_limit import get_rate_limiter
 from app.db.session import engine
 
 # Request ids from a proxy are kept when they are plain tokens; anything else is replaced, so a
@@ -27,7 +28,7 @@ REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 @asynccontextmanager
 async def lifespan(application: FastAPI) -> AsyncIterator[None]:
     yield
-    await get_login_rate_limiter().aclose()
+    await get_rate_limiter().aclose()
     await engine.dispose()
 
 
@@ -53,6 +54,14 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
 def create_app() -> FastAPI:
     configure_logging()
     application = FastAPI(title=PROJECT_NAME, lifespan=lifespan)
+    if origins := get_settings().cors_allowed_origins:
+        application.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["*"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+        )
     # Added last, runs first: every log line of the request, the access log included, has its id.
     application.add_middleware(AccessLogMiddleware)
     application.add_middleware(

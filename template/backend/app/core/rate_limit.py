@@ -1,8 +1,9 @@
-"""Login attempts counted in Redis, per account and per client IP (the `limits` library).
+"""Attempts counted in Redis, per account and per client IP (the `limits` library).
 
-A moving window: at most N attempts within any period, not just within each clock minute. Every
-attempt counts, successful or not, and it is counted before the password is checked, so parallel
-guesses cannot slip past the limit.
+For each endpoint that checks a password or a token (`action`: "login", "refresh", ...). A moving
+window: at most N attempts within any period, not just within each clock minute. Every attempt
+counts, successful or not, and it is counted before the check, so parallel guesses cannot slip
+past the limit.
 """
 
 import asyncio
@@ -31,8 +32,8 @@ class RateLimitExceededError(Exception):
         self.retry_after = retry_after
 
 
-class LoginRateLimiter:
-    """Limits login attempts per account and per client IP.
+class RateLimiter:
+    """Limits attempts per account and per client IP.
 
     If Redis is down or slow, the attempt is let through and a warning logged: an outage of the
     limiter must not lock every user out, nor hold a login longer than `timeout_seconds`.
@@ -63,28 +64,31 @@ class LoginRateLimiter:
         )
         self._limiter = MovingWindowRateLimiter(storage)
 
-    async def hit(self, email: str, client_ip: str) -> None:
-        """Count one attempt; raise RateLimitExceededError if it is over either limit.
+    async def hit(self, action: str, client_ip: str, account: str | None) -> None:
+        """Count one attempt at `action`; raise RateLimitExceededError if it is over a limit.
 
-        The client's limit is checked first, so a client over its limit cannot also use up
-        (and so lock) the accounts it tries.
+        `account` is what the attempt names (an email, a user id), None if it names none that
+        exists. The client's limit is checked first, so a client over its limit cannot also use
+        up (and so lock) the accounts it tries.
         """
         try:
             async with asyncio.timeout(self.timeout_seconds):
-                retry_after = await self._hit(email, client_ip)
+                retry_after = await self._hit(action, client_ip, account)
         except (StorageError, TimeoutError) as exc:
-            logger.warning("Login rate limit not enforced: its Redis is unavailable: %r", exc)
+            logger.warning(
+                "%s rate limit not enforced: its Redis is unavailable: %r", action.title(), exc
+            )
             return
         if retry_after is not None:
             raise RateLimitExceededError(retry_after)
 
-    async def _hit(self, email: str, client_ip: str) -> int | None:
-        # A digest keeps the key short whatever was typed, and keeps emails out of Redis.
-        account = hashlib.sha256(email.encode()).hexdigest()
-        for item, identifiers in (
-            (self.per_ip, ("login", "ip", client_ip)),
-            (self.per_account, ("login", "account", account)),
-        ):
+    async def _hit(self, action: str, client_ip: str, account: str | None) -> int | None:
+        limits = [(self.per_ip, (action, "ip", client_ip))]
+        if account is not None:
+            # A digest keeps the key short whatever was typed, and keeps emails out of Redis.
+            digest = hashlib.sha256(account.encode()).hexdigest()
+            limits.append((self.per_account, (action, "account", digest)))
+        for item, identifiers in limits:
             if not await self._limiter.hit(item, *identifiers):
                 stats = await self._limiter.get_window_stats(item, *identifiers)
                 return max(1, math.ceil(stats.reset_time - time.time()))
@@ -95,10 +99,10 @@ class LoginRateLimiter:
 
 
 @lru_cache
-def get_login_rate_limiter() -> LoginRateLimiter:
+def get_rate_limiter() -> RateLimiter:
     """The process-wide limiter, from the settings (a FastAPI dependency)."""
     settings = get_settings()
-    return LoginRateLimiter(
+    return RateLimiter(
         settings.rate_limit_storage_url,
         per_account=settings.login_rate_limit_per_account,
         per_ip=settings.login_rate_limit_per_ip,

@@ -1,7 +1,10 @@
-"""Password hashing (argon2 via pwdlib) and access tokens (JWT via PyJWT)."""
+"""Password hashing (argon2 via pwdlib), access tokens (JWT via PyJWT) and refresh tokens."""
 
+import hashlib
+import secrets
 from datetime import UTC, datetime, timedelta
 from functools import cache
+from typing import NamedTuple
 
 import jwt
 from fastapi.concurrency import run_in_threadpool
@@ -50,28 +53,47 @@ def _dummy_hash() -> str:
     return _password_hash().hash("a password nobody has")
 
 
-def create_access_token(subject: str) -> str:
+class AccessClaims(NamedTuple):
+    user_id: int
+    session_id: str
+
+
+def create_access_token(user_id: int, session_id: str) -> str:
+    """A short-lived token for `user_id`, valid while its session (`sid`) has not ended."""
     settings = get_settings()
     now = datetime.now(UTC)
     claims = {
-        "sub": subject,
+        "sub": str(user_id),
+        "sid": session_id,
         "iat": now,
         "exp": now + timedelta(minutes=settings.access_token_expire_minutes),
     }
     return jwt.encode(claims, settings.secret_key.get_secret_value(), algorithm=JWT_ALGORITHM)
 
 
-def decode_access_token(token: str) -> str | None:
-    """The token's subject, or None when the token is invalid, tampered with or expired."""
+def decode_access_token(token: str) -> AccessClaims | None:
+    """The token's user and session, or None when it is invalid, tampered with or expired."""
     settings = get_settings()
     try:
         claims = jwt.decode(
             token,
             settings.secret_key.get_secret_value(),
             algorithms=[JWT_ALGORITHM],
-            options={"require": ["sub", "exp"]},
+            options={"require": ["sub", "sid", "exp"]},
         )
     except jwt.InvalidTokenError:
         return None
-    subject = claims["sub"]
-    return subject if isinstance(subject, str) else None
+    subject, session_id = claims["sub"], claims["sid"]
+    if not (isinstance(subject, str) and subject.isdigit() and isinstance(session_id, str)):
+        return None
+    return AccessClaims(int(subject), session_id)
+
+
+def new_refresh_token() -> str:
+    """A random refresh token (256 bits), given to the client once and stored only as its digest."""
+    return secrets.token_urlsafe(32)
+
+
+def token_digest(token: str) -> str:
+    """What is stored of a token: a random token needs no slow hash, SHA-256 is enough."""
+    return hashlib.sha256(token.encode()).hexdigest()

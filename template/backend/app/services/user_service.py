@@ -9,9 +9,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.security import hash_password, verify_password
 from app.db.session import get_db_session
+from app.models.auth_session import AuthSession
 from app.models.user import User
 from app.schemas.user import UserCreate
 from app.services.outbox import enqueue_on_commit
+from app.services.session_service import end_sessions
 from app.tasks.emails import send_welcome_email
 
 
@@ -67,6 +69,17 @@ class UserService:
         if not await verify_password(password, user.hashed_password) or not user.is_active:
             return None
         return user
+
+    async def change_password(self, user: User, current: str, new: str, keep_session: str) -> bool:
+        """Set a new password if `current` is right, and end every other session of the user."""
+        if not await verify_password(current, user.hashed_password):
+            return False
+        user.hashed_password = await hash_password(new)
+        await end_sessions(
+            self.session, AuthSession.user_id == user.id, AuthSession.id != keep_session
+        )
+        await self.session.commit()
+        return True
 
 
 def get_user_service(session: Annotated[AsyncSession, Depends(get_db_session)]) -> UserService:

@@ -49,9 +49,10 @@ def test_the_server_serves_the_schema_the_cases_come_from(fuzzed_server: ApiServ
     assert httpx.get(f"{fuzzed_server.url}/openapi.json").json() == app.openapi()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def auth_headers(fuzzed_server: ApiServer) -> dict[str, str]:
-    """A user registered and signed in through the live server."""
+    """A user registered and signed in through the live server, for one operation: the cases of
+    one (a logout, a password change) cannot sign out those of the next."""
     email = f"contract-{uuid.uuid4().hex[:12]}@example.com"
     with httpx.Client(base_url=fuzzed_server.url, timeout=30) as http:
         registered = http.post("/api/v1/auth/register", json={"email": email, "password": PASSWORD})

@@ -8,7 +8,7 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from app.core.config import Settings, get_settings
-from app.core.rate_limit import LoginRateLimiter, RateLimitExceededError
+from app.core.rate_limit import RateLimiter, RateLimitExceededError
 
 
 @pytest.mark.parametrize("limit", ["5/minute", "100 per hour", "10/2 minutes", "1 per 1 second"])
@@ -29,7 +29,7 @@ def test_settings_reject_anything_else(field: str, limit: str) -> None:
 
 async def test_limits_each_account_and_keeps_emails_out_of_redis(rate_limit_storage: str) -> None:
     key_prefix = f"{get_settings().rate_limit_key_prefix}.{uuid.uuid4().hex[:8]}"
-    limiter = LoginRateLimiter(
+    limiter = RateLimiter(
         rate_limit_storage,
         per_account="2/minute",
         per_ip="100/minute",
@@ -37,11 +37,11 @@ async def test_limits_each_account_and_keeps_emails_out_of_redis(rate_limit_stor
     )
     email = f"someone-{uuid.uuid4().hex[:8]}@example.com"
     try:
-        await limiter.hit(email, "192.0.2.1")
-        await limiter.hit(email, "192.0.2.2")
+        await limiter.hit("login", "192.0.2.1", email)
+        await limiter.hit("login", "192.0.2.2", email)
         with pytest.raises(RateLimitExceededError) as exceeded:
-            await limiter.hit(email, "192.0.2.3")
-        await limiter.hit(f"other-{email}", "192.0.2.3")
+            await limiter.hit("login", "192.0.2.3", email)
+        await limiter.hit("login", "192.0.2.3", f"other-{email}")
     finally:
         await limiter.aclose()
 

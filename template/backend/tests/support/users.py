@@ -1,5 +1,7 @@
 """Signing users up and in through the API, as a client would (or straight into the database)."""
 
+from typing import Any
+
 from httpx import AsyncClient
 from sqlalchemy import func, select
 
@@ -19,13 +21,29 @@ async def register(client: AsyncClient, email: str, password: str = PASSWORD) ->
     return body
 
 
-async def login(client: AsyncClient, email: str, password: str = PASSWORD) -> str:
+async def sign_in(
+    client: AsyncClient, email: str, password: str = PASSWORD, user_agent: str = "tests"
+) -> dict[str, Any]:
+    """Log in: the new session's tokens (`access_token`, `refresh_token`, ...)."""
     response = await client.post(
-        "/api/v1/auth/login", data={"username": email, "password": password}
+        "/api/v1/auth/login",
+        data={"username": email, "password": password},
+        headers={"User-Agent": user_agent},
     )
     assert response.status_code == 200, response.text
-    token: str = response.json()["access_token"]
+    tokens: dict[str, Any] = response.json()
+    return tokens
+
+
+async def login(client: AsyncClient, email: str, password: str = PASSWORD) -> str:
+    """Log in: the new session's access token."""
+    token: str = (await sign_in(client, email, password))["access_token"]
     return token
+
+
+def bearer(tokens: dict[str, Any]) -> dict[str, str]:
+    """The headers that authenticate with a session's access token."""
+    return {"Authorization": f"Bearer {tokens['access_token']}"}
 
 
 async def auth_headers(client: AsyncClient, email: str) -> dict[str, str]:

@@ -14,16 +14,16 @@ from httpx import ASGITransport, AsyncClient, Response
 from pwdlib.hashers.argon2 import Argon2Hasher
 
 from app.core.config import get_settings
-from app.core.rate_limit import LoginRateLimiter, get_login_rate_limiter
+from app.core.rate_limit import RateLimiter, get_rate_limiter
 from app.main import app
 from tests.support.processes import free_port
-from tests.support.users import PASSWORD, login, register
+from tests.support.users import PASSWORD, bearer, login, register, sign_in
 
 LOGIN = "/api/v1/auth/login"
 ME = "/api/v1/auth/me"
 ONE_MEGABYTE = 1024 * 1024
 
-InstallLimiter = Callable[..., LoginRateLimiter]
+InstallLimiter = Callable[..., RateLimiter]
 
 
 async def attempt_login(client: AsyncClient, email: str, password: str = PASSWORD) -> Response:
@@ -35,9 +35,18 @@ def sign(claims: dict[str, object], key: str | None = None, algorithm: str = "HS
     return jwt.encode(claims, secret, algorithm=algorithm)
 
 
-def valid_claims(user_id: object) -> dict[str, object]:
+async def session_claims(client: AsyncClient, email: str) -> dict[str, object]:
+    """The claims of a real session of a new user, freshly dated: what a forger starts from."""
+    await register(client, email)
+    token = await login(client, email)
+    claims = jwt.decode(token, get_settings().secret_key.get_secret_value(), algorithms=["HS256"])
     now = datetime.now(UTC)
-    return {"sub": str(user_id), "iat": now, "exp": now + timedelta(minutes=5)}
+    return {
+        "sub": claims["sub"],
+        "sid": claims["sid"],
+        "iat": now,
+        "exp": now + timedelta(minutes=5),
+    }
 
 
 @pytest.fixture
@@ -58,7 +67,7 @@ def argon2_verifications(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 async def install_limiter() -> AsyncIterator[InstallLimiter]:
     """Make the app use a limiter built with other settings, for one test; under this run's keys."""
     settings = get_settings()
-    installed: list[LoginRateLimiter] = []
+    installed: list[RateLimiter] = []
 
     def install(
         *,
@@ -66,8 +75,8 @@ async def install_limiter() -> AsyncIterator[InstallLimiter]:
         per_account: str = settings.login_rate_limit_per_account,
         per_ip: str = settings.login_rate_limit_per_ip,
         timeout_seconds: float = 1.0,
-    ) -> LoginRateLimiter:
-        limiter = LoginRateLimiter(
+    ) -> RateLimiter:
+        limiter = RateLimiter(
             storage_url,
             per_account=per_account,
             per_ip=per_ip,
@@ -76,11 +85,11 @@ async def install_limiter() -> AsyncIterator[InstallLimiter]:
             timeout_seconds=timeout_seconds,
         )
         installed.append(limiter)
-        app.dependency_overrides[get_login_rate_limiter] = lambda: limiter
+        app.dependency_overrides[get_rate_limiter] = lambda: limiter
         return limiter
 
     yield install
-    app.dependency_overrides.pop(get_login_rate_limiter, None)
+    app.dependency_overrides.pop(get_rate_limiter, None)
     for limiter in installed:
         await limiter.aclose()
 
@@ -188,68 +197,82 @@ async def test_emails_are_unique_whatever_their_case(client: AsyncClient) -> Non
 
 async def test_a_valid_token_is_accepted(client: AsyncClient, unique_email: str) -> None:
     """The control for the forgeries below: a token signed like theirs, but honestly."""
-    user = await register(client, unique_email)
+    claims = await session_claims(client, unique_email)
 
-    response = await client.get(
-        ME, headers={"Authorization": f"Bearer {sign(valid_claims(user['id']))}"}
-    )
+    response = await client.get(ME, headers={"Authorization": f"Bearer {sign(claims)}"})
 
     assert response.status_code == 200
-    assert response.json()["id"] == user["id"]
+    assert str(response.json()["id"]) == claims["sub"]
 
 
-def expired(user_id: object) -> str:
+def expired(claims: dict[str, object]) -> str:
     now = datetime.now(UTC)
-    return sign(
-        {"sub": str(user_id), "iat": now - timedelta(hours=2), "exp": now - timedelta(hours=1)}
-    )
+    return sign({**claims, "iat": now - timedelta(hours=2), "exp": now - timedelta(hours=1)})
 
 
-def signature_changed(user_id: object) -> str:
-    header, payload, signature = sign(valid_claims(user_id)).split(".")
+def signature_changed(claims: dict[str, object]) -> str:
+    header, payload, signature = sign(claims).split(".")
     # The first character carries the signature's first six bits: changing it changes the bytes.
     forged = ("B" if signature[0] == "A" else "A") + signature[1:]
     return f"{header}.{payload}.{forged}"
 
 
-def claims_changed(user_id: object) -> str:
+def claims_changed(claims: dict[str, object]) -> str:
     """An expired token given a new expiry, its signature kept."""
-    header, payload, signature = expired(user_id).split(".")
-    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    claims["exp"] = int((datetime.now(UTC) + timedelta(hours=1)).timestamp())
-    forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    header, payload, signature = expired(claims).split(".")
+    decoded = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    decoded["exp"] = int((datetime.now(UTC) + timedelta(hours=1)).timestamp())
+    forged = base64.urlsafe_b64encode(json.dumps(decoded).encode()).rstrip(b"=").decode()
     return f"{header}.{forged}.{signature}"
 
 
-def unsigned(user_id: object) -> str:
-    return jwt.encode(valid_claims(user_id), None, algorithm="none")
+def unsigned(claims: dict[str, object]) -> str:
+    return jwt.encode(claims, None, algorithm="none")
 
 
-def other_secret(user_id: object) -> str:
-    return sign(valid_claims(user_id), key="another secret of at least 32 characters")
+def other_secret(claims: dict[str, object]) -> str:
+    return sign(claims, key="another secret of at least 32 characters")
 
 
-def without_expiry(user_id: object) -> str:
-    return sign({"sub": str(user_id)})
+def without_expiry(claims: dict[str, object]) -> str:
+    return sign({key: value for key, value in claims.items() if key != "exp"})
+
+
+def without_session(claims: dict[str, object]) -> str:
+    """Tokens issued before sessions existed look like this."""
+    return sign({key: value for key, value in claims.items() if key != "sid"})
+
+
+def another_session(claims: dict[str, object]) -> str:
+    return sign({**claims, "sid": str(uuid.uuid4())})
 
 
 @pytest.mark.parametrize(
     "forge",
-    [expired, signature_changed, claims_changed, unsigned, other_secret, without_expiry],
+    [
+        expired,
+        signature_changed,
+        claims_changed,
+        unsigned,
+        other_secret,
+        without_expiry,
+        without_session,
+        another_session,
+    ],
 )
 async def test_forged_or_expired_tokens_are_rejected(
-    client: AsyncClient, unique_email: str, forge: Callable[[object], str]
+    client: AsyncClient, unique_email: str, forge: Callable[[dict[str, object]], str]
 ) -> None:
-    user = await register(client, unique_email)
+    claims = await session_claims(client, unique_email)
 
-    response = await client.get(ME, headers={"Authorization": f"Bearer {forge(user['id'])}"})
+    response = await client.get(ME, headers={"Authorization": f"Bearer {forge(claims)}"})
 
     assert response.status_code == 401
     assert response.json() == {"detail": "Could not validate credentials"}
     assert response.headers["WWW-Authenticate"] == "Bearer"
 
 
-# Login rate limits
+# Rate limits
 
 
 async def test_login_attempts_are_limited_per_account(
@@ -339,3 +362,37 @@ async def test_login_works_when_the_limiter_storage_hangs(
 
     assert response.status_code == 200
     assert any("rate limit not enforced" in r.getMessage() for r in caplog.records)
+
+
+async def test_refreshes_and_password_changes_are_limited_per_account(
+    client: AsyncClient, unique_email: str, install_limiter: InstallLimiter
+) -> None:
+    install_limiter(per_account="2/minute")
+    await register(client, unique_email)
+    tokens = await sign_in(client, unique_email)
+    for _ in range(2):
+        response = await client.post(
+            "/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
+        )
+        assert response.status_code == 200, response.text
+        tokens = response.json()
+    wrong = {"current_password": "a wrong guess", "new_password": "a new password"}
+    for _ in range(2):
+        guess = await client.post("/api/v1/auth/password", json=wrong, headers=bearer(tokens))
+        assert guess.status_code == 403
+
+    third_refresh = await client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
+    )
+    third_guess = await client.post("/api/v1/auth/password", json=wrong, headers=bearer(tokens))
+
+    assert third_refresh.status_code == 429
+    assert third_refresh.json()["detail"].startswith("Too many refresh attempts")
+    assert third_guess.status_code == 429
+    assert third_guess.json()["detail"].startswith("Too many password attempts")
+    # Held back, not used up: the refresh token still works once the limit allows.
+    install_limiter()
+    again = await client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
+    )
+    assert again.status_code == 200

@@ -1,15 +1,19 @@
-"""Registration, login and the current user."""
+"""Registration, login, sessions and the current user."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
-from app.api.deps import CurrentUser
-from app.core.rate_limit import LoginRateLimiter, RateLimitExceededError, get_login_rate_limiter
-from app.core.security import create_access_token
-from app.schemas.token import Token
-from app.schemas.user import UserCreate, UserRead
+from app.api.deps import CurrentSession, CurrentUser
+from app.core.rate_limit import RateLimiter, RateLimitExceededError, get_rate_limiter
+from app.schemas.token import RefreshRequest, Token
+from app.schemas.user import PasswordChange, SessionRead, UserCreate, UserRead
+from app.services.session_service import (
+    InvalidRefreshTokenError,
+    SessionService,
+    get_session_service,
+)
 from app.services.user_service import (
     EmailAlreadyRegisteredError,
     UserService,
@@ -20,6 +24,38 @@ from app.services.user_service import (
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 Users = Annotated[UserService, Depends(get_user_service)]
+Sessions = Annotated[SessionService, Depends(get_session_service)]
+Limiter = Annotated[RateLimiter, Depends(get_rate_limiter)]
+
+NOT_SIGNED_IN: dict[int | str, dict[str, Any]] = {
+    status.HTTP_401_UNAUTHORIZED: {"description": "Not authenticated"}
+}
+LIMITED: dict[int | str, dict[str, Any]] = {
+    status.HTTP_429_TOO_MANY_REQUESTS: {
+        "description": "Too many attempts for this account or from this client",
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds until another attempt is allowed",
+                "schema": {"type": "integer"},
+            }
+        },
+    },
+}
+
+
+async def _count_attempt(
+    limiter: RateLimiter, action: str, request: Request, account: str | None
+) -> None:
+    """Count an attempt at `action` per client IP and per account; 429 over either limit."""
+    client_ip = request.client.host if request.client else "unknown"
+    try:
+        await limiter.hit(action, client_ip, account)
+    except RateLimitExceededError as exc:
+        raise HTTPException(
+            status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+            detail=f"Too many {action} attempts; try again in {exc.retry_after} seconds",
+            headers={"Retry-After": str(exc.retry_after)},
+        ) from None
 
 
 @router.post(
@@ -58,34 +94,19 @@ def _sent_as_a_form(request: Request) -> None:
     dependencies=[Depends(_sent_as_a_form)],
     responses={
         status.HTTP_401_UNAUTHORIZED: {"description": "Incorrect email or password"},
-        status.HTTP_429_TOO_MANY_REQUESTS: {
-            "description": "Too many attempts for this account or from this client",
-            "headers": {
-                "Retry-After": {
-                    "description": "Seconds until another attempt is allowed",
-                    "schema": {"type": "integer"},
-                }
-            },
-        },
+        **LIMITED,
     },
 )
 async def login(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     users: Users,
-    limiter: Annotated[LoginRateLimiter, Depends(get_login_rate_limiter)],
+    sessions: Sessions,
+    limiter: Limiter,
     request: Request,
 ) -> Token:
-    """OAuth2 password flow: `username` is the email. Attempts are limited per account and per
-    client IP, so passwords cannot be guessed at speed."""
-    client_ip = request.client.host if request.client else "unknown"
-    try:
-        await limiter.hit(normalize_email(form.username), client_ip)
-    except RateLimitExceededError as exc:
-        raise HTTPException(
-            status_code=status.HTTP_429_TOO_MANY_REQUESTS,
-            detail=f"Too many login attempts; try again in {exc.retry_after} seconds",
-            headers={"Retry-After": str(exc.retry_after)},
-        ) from None
+    """OAuth2 password flow: `username` is the email. Starts a session: an access token, and the
+    refresh token that gets the next one (`POST /auth/refresh`)."""
+    await _count_attempt(limiter, "login", request, normalize_email(form.username))
     user = await users.authenticate(form.username, form.password)
     if user is None:
         raise HTTPException(
@@ -93,9 +114,97 @@ async def login(
             detail="Incorrect email or password",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    return Token(access_token=create_access_token(str(user.id)))
+    return await sessions.start(user, request.headers.get("user-agent"))
 
 
-@router.get("/me", responses={status.HTTP_401_UNAUTHORIZED: {"description": "Not authenticated"}})
+@router.post(
+    "/refresh",
+    responses={
+        status.HTTP_401_UNAUTHORIZED: {"description": "The refresh token cannot be used"},
+        **LIMITED,
+    },
+)
+async def refresh(
+    body: RefreshRequest, sessions: Sessions, limiter: Limiter, request: Request
+) -> Token:
+    """A new access token and a new refresh token for the session; the one sent is used up.
+
+    Sending a refresh token that was already used ends its session: one of its holders copied it.
+    """
+    owner = await sessions.owner_of(body.refresh_token)
+    await _count_attempt(limiter, "refresh", request, None if owner is None else str(owner))
+    try:
+        return await sessions.refresh(body.refresh_token)
+    except InvalidRefreshTokenError:
+        raise HTTPException(
+            status_code=status.HTTP_401_UNAUTHORIZED,
+            detail="Invalid or expired refresh token; sign in again",
+        ) from None
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_SIGNED_IN)
+async def logout(signed_in: CurrentSession, sessions: Sessions) -> Response:
+    """End this session: its access and refresh tokens stop working at once."""
+    await sessions.end(signed_in.user.id, signed_in.session_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/logout-all", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_SIGNED_IN)
+async def logout_all(current_user: CurrentUser, sessions: Sessions) -> Response:
+    """End every session of this user, this one included."""
+    await sessions.end_all(current_user.id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/sessions", responses=NOT_SIGNED_IN)
+async def list_sessions(signed_in: CurrentSession, sessions: Sessions) -> list[SessionRead]:
+    """The user's sessions still going, the latest refreshed first."""
+    return [
+        SessionRead.model_validate(s).model_copy(update={"current": s.id == signed_in.session_id})
+        for s in await sessions.active(signed_in.user.id)
+    ]
+
+
+@router.delete(
+    "/sessions/{session_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={**NOT_SIGNED_IN, status.HTTP_404_NOT_FOUND: {"description": "No such session"}},
+)
+async def end_session(session_id: str, current_user: CurrentUser, sessions: Sessions) -> Response:
+    """End one of the user's sessions (a lost phone, a shared computer)."""
+    if not await sessions.end(current_user.id, session_id):
+        raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail="No such session")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={
+        **NOT_SIGNED_IN,
+        status.HTTP_403_FORBIDDEN: {"description": "The current password is wrong"},
+        **LIMITED,
+    },
+)
+async def change_password(
+    body: PasswordChange,
+    signed_in: CurrentSession,
+    users: Users,
+    limiter: Limiter,
+    request: Request,
+) -> Response:
+    """Change the password, given the current one; every other session of the user ends."""
+    await _count_attempt(limiter, "password", request, str(signed_in.user.id))
+    changed = await users.change_password(
+        signed_in.user, body.current_password, body.new_password, signed_in.session_id
+    )
+    if not changed:
+        raise HTTPException(
+            status_code=status.HTTP_403_FORBIDDEN, detail="The current password is wrong"
+        )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/me", responses=NOT_SIGNED_IN)
 async def read_me(current_user: CurrentUser) -> UserRead:
     return UserRead.model_validate(current_user)
