@@ -107,6 +107,12 @@ V0_10_0 = Release(
         ),
         "app.core.rate_limit.get_login_rate_limiter": "renamed get_rate_limiter",
     },
+    names={
+        "welcome_email_sent_at": (
+            "sent emails are recorded in sent_emails (app.models.sent_email.SentEmail), the "
+            "welcome email under the key welcome:<user id>"
+        ),
+    },
     settings={
         "PROJECT_NAME": "the API's title is PROJECT_NAME in app/core/config.py",
         "JWT_ALGORITHM": "tokens are signed with JWT_ALGORITHM (HS256) in app/core/security.py",

@@ -46,7 +46,11 @@ def local_service_urls(broker: str) -> dict[str, str]:
 LONG_RUNNING = ("worker", "relay", "api", "beat", "flower")
 
 # What a deploy adds to `.env` before compose.prod.yaml starts (the README's Deploy section).
-PRODUCTION_SETTINGS = {"DOMAIN": "localhost", "SMTP_HOST": "smtp.example.com"}
+PRODUCTION_SETTINGS = {
+    "DOMAIN": "localhost",
+    "SMTP_HOST": "smtp.example.com",
+    "FRONTEND_URL": "https://app.example.com",
+}
 
 
 def free_port() -> int:

@@ -34,7 +34,7 @@ def test_generated_suite_passes_against_real_services(projects: Projects, varian
 
     passed = passing_tests(projects(variant), **env)
 
-    assert "test_registering_sends_a_welcome_email_through_the_worker" in passed
+    assert "test_registering_sends_a_welcome_email_whose_link_verifies_the_address" in passed
 
 
 def tracked_files(project: Path, *paths: str) -> dict[str, bytes]:

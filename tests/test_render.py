@@ -104,7 +104,7 @@ def test_default_project_has_the_documented_layout(default_project: Path) -> Non
     missing = [name for name in EXPECTED_FILES if not (default_project / name).is_file()]
     assert missing == []
     migrations = list((default_project / "backend/alembic/versions").glob("*.py"))
-    assert len(migrations) == 6  # the fourth, PostgreSQL's outbox notification, is default only
+    assert len(migrations) == 7  # the fourth, PostgreSQL's outbox notification, is default only
 
 
 def imported_modules(path: Path) -> set[str]:

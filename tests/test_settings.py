@@ -29,7 +29,7 @@ NAMED_READERS = {
 COMPOSE_FILES = ("compose.yaml", "compose.prod.yaml")
 # What the production file requires and a new project's `.env` lacks on purpose: a deploy sets
 # them (the README's Deploy section), and compose stops until it does.
-SET_FOR_PRODUCTION = {"DOMAIN", "SMTP_HOST"}
+SET_FOR_PRODUCTION = {"DOMAIN", "SMTP_HOST", "FRONTEND_URL"}
 
 # The settings as environment variables, with whether each one is required (has no default).
 SETTINGS_SCRIPT = """

@@ -9,8 +9,8 @@ import argparse
 import asyncio
 
 from app.db.session import SessionFactory, engine
+from app.models.auth_session import purge_ended_sessions
 from app.services.outbox import dead_letters, outbox_status, resend
-from app.services.session_service import SessionService
 
 
 async def show() -> None:
@@ -43,7 +43,7 @@ async def resend_letters(ids: list[str], every: bool) -> int:
 
 async def purge_sessions() -> None:
     async with SessionFactory() as session:
-        purged = await SessionService(session).purge()
+        purged = await purge_ended_sessions(session)
     print(f"Purged {purged} ended or expired session(s)")
 
 

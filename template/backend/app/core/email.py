@@ -4,6 +4,9 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 from email.utils import formataddr
+from html import escape
+from pathlib import Path
+from string import Template
 
 from app.core.config import get_settings
 
@@ -23,14 +26,30 @@ class PermanentEmailError(EmailDeliveryError):
     """Retrying cannot help (a 5xx reply: refused recipient, bad credentials, ...)."""
 
 
-def send_email(to: str, subject: str, body: str) -> None:
-    """Send a plain-text email; raise Transient- or PermanentEmailError if it is not accepted."""
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "emails"
+
+
+def render_email(name: str, **values: object) -> tuple[str, str]:
+    """The plain-text and HTML bodies of the email `name` (`<name>.txt` and `<name>.html`), their
+    `$placeholders` filled with `values`, escaped in the HTML."""
+    text = Template((TEMPLATES / f"{name}.txt").read_text()).substitute(values)
+    html = Template((TEMPLATES / f"{name}.html").read_text()).substitute(
+        {key: escape(str(value)) for key, value in values.items()}
+    )
+    return text, html
+
+
+def send_email(to: str, subject: str, body: str, html: str | None = None) -> None:
+    """Send an email, plain text with an HTML alternative if given; raise Transient- or
+    PermanentEmailError if it is not accepted."""
     settings = get_settings()
     message = EmailMessage()
     message["From"] = formataddr((settings.emails_from_name, settings.emails_from_address))
     message["To"] = to
     message["Subject"] = subject
     message.set_content(body)
+    if html is not None:
+        message.add_alternative(html, subtype="html")
 
     try:
         with smtplib.SMTP(

@@ -1,6 +1,8 @@
 """Password hashing (argon2 via pwdlib), access tokens (JWT via PyJWT) and refresh tokens."""
 
+import base64
 import hashlib
+import hmac
 import secrets
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -92,6 +94,17 @@ def decode_access_token(token: str) -> AccessClaims | None:
 def new_refresh_token() -> str:
     """A random refresh token (256 bits), given to the client once and stored only as its digest."""
     return secrets.token_urlsafe(32)
+
+
+def link_token(token_id: str) -> str:
+    """The token an emailed link carries for the AccountToken `token_id`.
+
+    Derived from the id with SECRET_KEY, so a retried task sends the same link without the token
+    being stored anywhere; the database holds only its digest. Changing SECRET_KEY voids the links.
+    """
+    key = get_settings().secret_key.get_secret_value().encode()
+    mac = hmac.new(key, f"account-token:{token_id}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
 
 def token_digest(token: str) -> str:

@@ -1,9 +1,11 @@
-from datetime import datetime
+from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, ForeignKey, String, func
+from sqlalchemy import ColumnElement, DateTime, ForeignKey, String, delete, exists, func
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base
+from app.models.refresh_token import RefreshToken
 
 
 class AuthSession(Base):
@@ -25,3 +27,27 @@ class AuthSession(Base):
         DateTime(timezone=True), server_default=func.now()
     )
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+def can_refresh(now: datetime) -> ColumnElement[bool]:
+    """Sessions still going: not ended, and holding a refresh token that has not expired."""
+    current_token = exists().where(
+        RefreshToken.session_id == AuthSession.id,
+        RefreshToken.replaced_at.is_(None),
+        RefreshToken.expires_at > now,
+    )
+    return AuthSession.ended_at.is_(None) & current_token
+
+
+async def purge_ended_sessions(session: AsyncSession) -> int:
+    """Delete expired refresh tokens and the sessions that ended or can no longer refresh;
+    returns how many sessions went. Nothing deleted could still be used. (`python -m app.cli
+    purge-sessions` runs it.)"""
+    now = datetime.now(UTC)
+    await session.execute(delete(RefreshToken).where(RefreshToken.expires_at <= now))
+    purged = await session.scalars(
+        delete(AuthSession).where(~can_refresh(now)).returning(AuthSession.id)
+    )
+    count = len(purged.all())
+    await session.commit()
+    return count

@@ -16,6 +16,5 @@ class User(Base):
     full_name: Mapped[str | None] = mapped_column(String(255))
     is_active: Mapped[bool] = mapped_column(default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    # Set in the transaction that sends the welcome email, so it is sent once however often the
-    # task is delivered.
-    welcome_email_sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When the user followed the link sent to the address; None until then.
+    email_verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -11,13 +11,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends
-from sqlalchemy import ColumnElement, delete, exists, select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import get_settings
 from app.core.security import AccessClaims, create_access_token, new_refresh_token, token_digest
 from app.db.session import get_db_session
-from app.models.auth_session import AuthSession
+from app.models.auth_session import AuthSession, can_refresh
 from app.models.refresh_token import RefreshToken
 from app.models.user import User
 from app.schemas.token import Token
@@ -129,7 +129,7 @@ class SessionService:
         return list(
             await self.session.scalars(
                 select(AuthSession)
-                .where(AuthSession.user_id == user_id, _can_refresh(datetime.now(UTC)))
+                .where(AuthSession.user_id == user_id, can_refresh(datetime.now(UTC)))
                 .order_by(AuthSession.last_used_at.desc())
             )
         )
@@ -145,27 +145,6 @@ class SessionService:
     async def end_all(self, user_id: int) -> None:
         await end_sessions(self.session, AuthSession.user_id == user_id)
         await self.session.commit()
-
-    async def purge(self) -> int:
-        """Delete expired refresh tokens and the sessions that ended or can no longer refresh;
-        returns how many sessions went. Nothing deleted could still be used."""
-        now = datetime.now(UTC)
-        await self.session.execute(delete(RefreshToken).where(RefreshToken.expires_at <= now))
-        purged = await self.session.scalars(
-            delete(AuthSession).where(~_can_refresh(now)).returning(AuthSession.id)
-        )
-        count = len(purged.all())
-        await self.session.commit()
-        return count
-
-
-def _can_refresh(now: datetime) -> ColumnElement[bool]:
-    current_token = exists().where(
-        RefreshToken.session_id == AuthSession.id,
-        RefreshToken.replaced_at.is_(None),
-        RefreshToken.expires_at > now,
-    )
-    return AuthSession.ended_at.is_(None) & current_token
 
 
 async def end_sessions(session: AsyncSession, *where: ColumnElement[bool]) -> int:

@@ -1,71 +1,173 @@
-"""Emails the worker sends: the welcome email after registration.
+"""Emails the worker sends: the welcome email after registration, with the link that verifies the
+address; another verification link on request; a password reset link on request.
 
 Tasks are acknowledged only after they ran (see `app.worker.celery_app`), so a crash or a redelivery
-can run one twice: each task here is written so that a second run does no harm.
+can run one twice: each email is sent once for a key of its own (`_send_once`), and the token in a
+link is derived from its task's id, so a retry sends the same link, never a second one.
 """
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, update
-from sqlalchemy.exc import OperationalError
+from celery import Task
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import get_settings
-from app.core.email import PermanentEmailError, TransientEmailError, send_email
+from app.core.email import PermanentEmailError, TransientEmailError, render_email, send_email
 from app.core.logging import get_logger
+from app.core.security import link_token, token_digest
 from app.db.session import WorkerSessionFactory
+from app.models.account_token import RESET_PASSWORD, VERIFY_EMAIL, AccountToken
+from app.models.sent_email import SentEmail
 from app.models.user import User
 from app.worker.celery_app import celery_app
 
 logger = get_logger(__name__)
 
+# Every email task: fire and forget (nothing reads a result, so none is stored), and a mail server
+# or database that is briefly away is retried, with growing, jittered delays.
+EMAIL_TASK: dict[str, Any] = {
+    "bind": True,
+    "ignore_result": True,
+    "autoretry_for": (TransientEmailError, OperationalError),
+    "retry_backoff": get_settings().email_retry_backoff_seconds,
+    "retry_backoff_max": get_settings().email_retry_backoff_max_seconds,
+    "retry_jitter": True,
+    "max_retries": get_settings().email_max_retries,
+}
 
-async def _send_welcome_email_once(user_id: int) -> bool:
-    """Mark the email sent and send it in one transaction; False when there is nothing to send.
 
-    A duplicate delivery running at the same time waits on the row lock, then finds it sent. If
-    sending fails, the mark rolls back with the transaction and a retry sends it.
+@dataclass(frozen=True)
+class Email:
+    to: str
+    subject: str
+    template: str  # app/templates/emails/<template>.txt and .html
+    values: dict[str, object]
+
+
+async def _send_once(key: str, compose: Callable[[AsyncSession], Awaitable[Email | None]]) -> bool:
+    """Send the email `compose` writes, once for `key` however often the task runs; False when it
+    was sent already, or `compose` found nothing to send (None).
+
+    What `compose` stores (a link's token) is committed first, so a user who follows the link at
+    once finds it. The key's row is written in the transaction that sends: a duplicate running at
+    the same time waits on that row alone, never on the user's, while the SMTP server answers;
+    then it finds the row and sends nothing. If sending fails, the row rolls back and a retry
+    sends, with the same link.
     """
-    async with WorkerSessionFactory() as session, session.begin():
-        claimed = await session.execute(
-            update(User)
-            .where(User.id == user_id, User.welcome_email_sent_at.is_(None))
-            .values(welcome_email_sent_at=func.now())
-            .returning(User.email, User.full_name)
-        )
-        recipient = claimed.one_or_none()
-        if recipient is None:
+    async with WorkerSessionFactory() as session:
+        if await session.get(SentEmail, key) is not None:
             return False
-        email, full_name = recipient
-        greeting = f"Hello {full_name}," if full_name else "Hello,"
-        await asyncio.to_thread(
-            send_email,
-            to=email,
-            subject="Welcome!",
-            body=f"{greeting}\n\nyour account is ready. Thanks for signing up.\n",
-        )
-        return True
+        email = await compose(session)
+        try:
+            await session.commit()
+        except IntegrityError:  # a duplicate of this task stored the same token first
+            await session.rollback()
+        session.add(SentEmail(key=key))
+        try:
+            await session.flush()
+        except IntegrityError:
+            return False
+        if email is not None:
+            text, html = render_email(email.template, **email.values)
+            await asyncio.to_thread(send_email, email.to, email.subject, text, html)
+        await session.commit()
+        return email is not None
 
 
-@celery_app.task(
-    # A name of its own: it is what the outbox stores and the routes use, so moving the
-    # module changes neither.
-    name="emails.send_welcome_email",
-    # Fire and forget: nothing reads its result, so none is stored.
-    ignore_result=True,
-    # A mail server or database that is briefly away is retried, with growing, jittered delays.
-    autoretry_for=(TransientEmailError, OperationalError),
-    retry_backoff=get_settings().email_retry_backoff_seconds,
-    retry_backoff_max=get_settings().email_retry_backoff_max_seconds,
-    retry_jitter=True,
-    max_retries=get_settings().email_max_retries,
-)
-def send_welcome_email(user_id: int) -> None:
+def _run(what: str, key: str, compose: Callable[[AsyncSession], Awaitable[Email | None]]) -> None:
     try:
-        sent = asyncio.run(_send_welcome_email_once(user_id))
+        sent = asyncio.run(_send_once(key, compose))
     except PermanentEmailError as exc:
-        logger.error("Welcome email for user %s failed for good, not retried: %s", user_id, exc)
+        logger.error("%s failed for good, not retried: %s", what, exc)
         raise
-    if sent:
-        logger.info("Welcome email sent to user %s", user_id)
-    else:
-        logger.info("Welcome email for user %s skipped: already sent, or no such user", user_id)
+    logger.info("%s %s", what, "sent" if sent else "skipped: sent already, or nothing to send")
+
+
+def _link_for(
+    session: AsyncSession, token_id: str, user: User, purpose: str, valid_for: timedelta
+) -> str:
+    """Store a single-use token for `user` (its digest) and return the front end's link to it."""
+    token = link_token(token_id)
+    session.add(
+        AccountToken(
+            id=token_id,
+            user_id=user.id,
+            purpose=purpose,
+            token_hash=token_digest(token),
+            expires_at=datetime.now(UTC) + valid_for,
+        )
+    )
+    page = "verify-email" if purpose == VERIFY_EMAIL else "reset-password"
+    return f"{get_settings().frontend_url.rstrip('/')}/{page}?token={token}"
+
+
+def _with_verification_link(
+    session: AsyncSession, token_id: str, user: User, subject: str, template: str
+) -> Email:
+    hours = get_settings().verify_email_token_expire_hours
+    link = _link_for(session, token_id, user, VERIFY_EMAIL, timedelta(hours=hours))
+    values = {"greeting": _greeting(user), "link": link, "hours": hours}
+    return Email(user.email, subject, template, values)
+
+
+def _greeting(user: User) -> str:
+    return f"Hello {user.full_name}," if user.full_name else "Hello,"
+
+
+async def _active_user(session: AsyncSession, email: str) -> User | None:
+    return await session.scalar(select(User).where(User.email == email, User.is_active))
+
+
+@celery_app.task(name="emails.send_welcome_email", **EMAIL_TASK)
+def send_welcome_email(self: Task[Any, Any], user_id: int) -> None:
+    """The welcome email, with the link that verifies the address; once per user."""
+
+    async def compose(session: AsyncSession) -> Email | None:
+        user = await session.get(User, user_id)
+        if user is None:
+            return None
+        return _with_verification_link(session, str(self.request.id), user, "Welcome!", "welcome")
+
+    _run(f"Welcome email for user {user_id}", f"welcome:{user_id}", compose)
+
+
+@celery_app.task(name="emails.send_verification_email", **EMAIL_TASK)
+def send_verification_email(self: Task[Any, Any], email: str) -> None:
+    """A new verification link, if an active account has this address and has not verified it.
+
+    Otherwise nothing is sent: the API queues this task for any address, so its answer cannot
+    tell whether an account exists.
+    """
+
+    async def compose(session: AsyncSession) -> Email | None:
+        user = await _active_user(session, email)
+        if user is None or user.email_verified_at is not None:
+            return None
+        subject = "Confirm your email address"
+        return _with_verification_link(session, str(self.request.id), user, subject, "verify_email")
+
+    _run(f"Verification email {self.request.id}", f"verify:{self.request.id}", compose)
+
+
+@celery_app.task(name="emails.send_password_reset_email", **EMAIL_TASK)
+def send_password_reset_email(self: Task[Any, Any], email: str) -> None:
+    """A password reset link, if an active account has this address; otherwise nothing (see
+    `send_verification_email`)."""
+    minutes = get_settings().password_reset_token_expire_minutes
+
+    async def compose(session: AsyncSession) -> Email | None:
+        user = await _active_user(session, email)
+        if user is None:
+            return None
+        valid_for = timedelta(minutes=minutes)
+        link = _link_for(session, str(self.request.id), user, RESET_PASSWORD, valid_for)
+        values = {"greeting": _greeting(user), "link": link, "minutes": minutes}
+        return Email(user.email, "Reset your password", "password_reset", values)
+
+    _run(f"Password reset email {self.request.id}", f"reset:{self.request.id}", compose)

@@ -17,14 +17,21 @@ import schemathesis
 from celery import Celery
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+from schemathesis.checks import positive_data_acceptance
 from sqlalchemy.engine import URL
 
 from app.main import app
 from tests.support.api_server import ApiServer
-from tests.support.users import PASSWORD
+from tests.support.users import login, register
 
+# A schema says which requests are well formed, not which links were emailed: a token that was
+# never sent is refused (400), as Schemathesis itself lets a login refuse unknown credentials.
+TAKE_AN_EMAILED_TOKEN = {
+    "POST /api/v1/auth/verify-email",
+    "POST /api/v1/auth/password-reset/confirm",
+}
 # Cases per operation. Generation is derandomized: every run tries the same cases.
-MAX_EXAMPLES = 30
+MAX_EXAMPLES = 20
 
 # The `email` format allows special-use domains (.test, .local) that email-validator, and so the
 # app, refuses: valid cases get addresses the app accepts.
@@ -50,16 +57,13 @@ def test_the_server_serves_the_schema_the_cases_come_from(fuzzed_server: ApiServ
 
 
 @pytest.fixture
-def auth_headers(fuzzed_server: ApiServer) -> dict[str, str]:
-    """A user registered and signed in through the live server, for one operation: the cases of
-    one (a logout, a password change) cannot sign out those of the next."""
+async def auth_headers(fuzzed_server: ApiServer) -> dict[str, str]:
+    """A user registered, verified and signed in through the live server, for one operation: the
+    cases of one (a logout, a password change) cannot sign out those of the next."""
     email = f"contract-{uuid.uuid4().hex[:12]}@example.com"
-    with httpx.Client(base_url=fuzzed_server.url, timeout=30) as http:
-        registered = http.post("/api/v1/auth/register", json={"email": email, "password": PASSWORD})
-        assert registered.status_code == 201, registered.text
-        logged_in = http.post("/api/v1/auth/login", data={"username": email, "password": PASSWORD})
-        assert logged_in.status_code == 200, logged_in.text
-    return {"Authorization": f"Bearer {logged_in.json()['access_token']}"}
+    async with httpx.AsyncClient(base_url=fuzzed_server.url, timeout=30) as http:
+        await register(http, email)
+        return {"Authorization": f"Bearer {await login(http, email)}"}
 
 
 @pytest.fixture(scope="module")
@@ -93,4 +97,7 @@ def test_api_honours_its_schema(
     cases_run: Counter[str],
 ) -> None:
     cases_run[case.operation.label] += 1
-    case.call_and_validate(base_url=fuzzed_server.url, headers=auth_headers, timeout=30)
+    excluded = [positive_data_acceptance] if case.operation.label in TAKE_AN_EMAILED_TOKEN else []
+    case.call_and_validate(
+        base_url=fuzzed_server.url, headers=auth_headers, timeout=30, excluded_checks=excluded
+    )

@@ -7,6 +7,7 @@ released (a delivery in flight, for killing the worker that sends it).
 import asyncio
 import email
 import email.policy
+import re
 import threading
 import time
 from collections import Counter
@@ -109,3 +110,17 @@ def running_smtp_server(host: str, port: int) -> Iterator[Mailbox]:
         yield mailbox
     finally:
         controller.stop()
+
+
+def text_of(message: EmailMessage) -> str:
+    """The plain-text body of a message (the app's emails carry an HTML alternative too)."""
+    body = message.get_body(preferencelist=("plain",))
+    assert body is not None, f"The message has no plain-text part: {message}"
+    return str(body.get_content())
+
+
+def link_token_of(message: EmailMessage) -> str:
+    """The token of the link in a message's plain text."""
+    found = re.search(r"\?token=([\w-]+)", text_of(message))
+    assert found is not None, f"The message has no link: {text_of(message)}"
+    return found.group(1)

@@ -12,10 +12,9 @@ from sqlalchemy import select, update
 
 from app.core.security import token_digest
 from app.db.session import SessionFactory
-from app.models.auth_session import AuthSession
+from app.models.auth_session import AuthSession, purge_ended_sessions
 from app.models.refresh_token import RefreshToken
 from app.models.user import User
-from app.services.session_service import SessionService
 from tests.support.users import PASSWORD, bearer, register, sign_in
 
 AUTH = "/api/v1/auth"
@@ -287,7 +286,7 @@ async def test_purge_deletes_only_sessions_that_can_no_longer_be_used(
     await expire(client, expired)
 
     async with SessionFactory() as session:
-        await SessionService(session).purge()
+        await purge_ended_sessions(session)
         left = set(
             await session.scalars(
                 select(RefreshToken.token_hash).where(

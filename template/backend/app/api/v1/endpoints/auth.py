@@ -1,4 +1,4 @@
-"""Registration, login, sessions and the current user."""
+"""Registration, login, sessions, verified addresses, password resets and the current user."""
 
 from typing import Annotated, Any
 
@@ -6,9 +6,19 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from app.api.deps import CurrentSession, CurrentUser
+from app.core.config import get_settings
 from app.core.rate_limit import RateLimiter, RateLimitExceededError, get_rate_limiter
 from app.schemas.token import RefreshRequest, Token
-from app.schemas.user import PasswordChange, SessionRead, UserCreate, UserRead
+from app.schemas.user import (
+    Accepted,
+    EmailAddress,
+    LinkToken,
+    PasswordChange,
+    PasswordReset,
+    SessionRead,
+    UserCreate,
+    UserRead,
+)
 from app.services.session_service import (
     InvalidRefreshTokenError,
     SessionService,
@@ -29,6 +39,12 @@ Limiter = Annotated[RateLimiter, Depends(get_rate_limiter)]
 
 NOT_SIGNED_IN: dict[int | str, dict[str, Any]] = {
     status.HTTP_401_UNAUTHORIZED: {"description": "Not authenticated"}
+}
+UNUSABLE_LINK = "This link is invalid or has expired; ask for a new one"
+LINK_REFUSED: dict[int | str, dict[str, Any]] = {
+    status.HTTP_400_BAD_REQUEST: {
+        "description": "The link is unknown, used, expired or made for something else"
+    }
 }
 LIMITED: dict[int | str, dict[str, Any]] = {
     status.HTTP_429_TOO_MANY_REQUESTS: {
@@ -94,6 +110,7 @@ def _sent_as_a_form(request: Request) -> None:
     dependencies=[Depends(_sent_as_a_form)],
     responses={
         status.HTTP_401_UNAUTHORIZED: {"description": "Incorrect email or password"},
+        status.HTTP_403_FORBIDDEN: {"description": "The email address is not verified yet"},
         **LIMITED,
     },
 )
@@ -114,7 +131,58 @@ async def login(
             detail="Incorrect email or password",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    # Said only to whoever knows the password: it reveals nothing about who has an account.
+    if user.email_verified_at is None and get_settings().login_requires_verified_email:
+        raise HTTPException(
+            status_code=status.HTTP_403_FORBIDDEN,
+            detail="Verify your email address first: open the link sent to it, or ask for a new "
+            "one (POST /api/v1/auth/verify-email/resend)",
+        )
     return await sessions.start(user, request.headers.get("user-agent"))
+
+
+@router.post("/verify-email", status_code=status.HTTP_204_NO_CONTENT, responses=LINK_REFUSED)
+async def verify_email(body: LinkToken, users: Users) -> Response:
+    """Verify the address with the token of the link sent to it (at registration, or again)."""
+    if not await users.verify_email(body.token):
+        raise HTTPException(status_code=status.HTTP_400_BAD_REQUEST, detail=UNUSABLE_LINK)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/verify-email/resend", status_code=status.HTTP_202_ACCEPTED, responses=LIMITED)
+async def resend_verification_email(
+    body: EmailAddress, users: Users, limiter: Limiter, request: Request
+) -> Accepted:
+    """Send a new verification link. The answer is the same whether or not an account has the
+    address, or has verified it: it reveals no account."""
+    await _count_attempt(limiter, "resend", request, normalize_email(body.email))
+    await users.resend_verification(body.email)
+    return Accepted(
+        detail="If an account with this address awaits verification, a link is on its way"
+    )
+
+
+@router.post("/password-reset", status_code=status.HTTP_202_ACCEPTED, responses=LIMITED)
+async def request_password_reset(
+    body: EmailAddress, users: Users, limiter: Limiter, request: Request
+) -> Accepted:
+    """Email a link to choose a new password. The answer, and the work behind it, are the same
+    whether or not an account has the address."""
+    await _count_attempt(limiter, "reset", request, normalize_email(body.email))
+    await users.request_password_reset(body.email)
+    return Accepted(
+        detail="If an account has this address, a link to reset its password is on its way"
+    )
+
+
+@router.post(
+    "/password-reset/confirm", status_code=status.HTTP_204_NO_CONTENT, responses=LINK_REFUSED
+)
+async def confirm_password_reset(body: PasswordReset, users: Users) -> Response:
+    """Set a new password with the token of a reset link; every session of the user ends."""
+    if not await users.reset_password(body.token, body.new_password):
+        raise HTTPException(status_code=status.HTTP_400_BAD_REQUEST, detail=UNUSABLE_LINK)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post(
