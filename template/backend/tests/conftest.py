@@ -8,6 +8,7 @@
     empty_outbox        the outbox with no row in it
     relay               `python -m app.relay` in a process of its own, on an empty outbox
     worker              a `celery worker` process on every queue, for the test module
+    setting             sets a setting for one test: setting("LOG_LEVEL", "DEBUG")
 
 Tests that ask for none of the first three need no service at all: `just test-quick` runs them
 (`-m "not services"`; the `services` mark is added here, from each test's fixtures).
@@ -21,7 +22,7 @@ import os
 import secrets
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -241,3 +242,17 @@ def worker(
 @pytest.fixture
 def unique_email() -> str:
     return f"user-{uuid.uuid4().hex[:12]}@example.com"
+
+
+@pytest.fixture
+def setting(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str, str], None]]:
+    """Sets a setting's environment variable for this test: `setting("LOG_LEVEL", "DEBUG")`.
+    `get_settings()` reads it from then on, and the run's own settings again after the test."""
+
+    def set_variable(name: str, value: str) -> None:
+        monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+
+    yield set_variable
+    monkeypatch.undo()
+    get_settings.cache_clear()

@@ -1,11 +1,10 @@
 """CORS, as `create_app` sets it up from the settings."""
 
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import pytest
 from httpx import ASGITransport, AsyncClient
 
-from app.core.config import get_settings
 from app.main import create_app
 
 PREFLIGHT = {
@@ -15,13 +14,9 @@ PREFLIGHT = {
 
 
 @pytest.fixture
-def allowed_origins(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def allowed_origins(setting: Callable[[str, str], None]) -> None:
     """CORS_ALLOWED_ORIGINS set to one front end, for the apps this test creates."""
-    monkeypatch.setenv("CORS_ALLOWED_ORIGINS", '["https://app.example.com"]')
-    get_settings.cache_clear()
-    yield
-    monkeypatch.undo()
-    get_settings.cache_clear()
+    setting("CORS_ALLOWED_ORIGINS", '["https://app.example.com"]')
 
 
 async def preflight(origin: str) -> dict[str, str]:

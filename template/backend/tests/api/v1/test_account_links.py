@@ -2,7 +2,7 @@
 worker makes them (`tests/e2e/test_account_emails_flow.py` takes them from real emails)."""
 
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,7 +10,6 @@ import pytest
 from httpx import AsyncClient
 from sqlalchemy import select, update
 
-from app.core.config import get_settings
 from app.core.security import link_token, token_digest
 from app.db.session import SessionFactory
 from app.models.account_token import RESET_PASSWORD, VERIFY_EMAIL, AccountToken
@@ -47,15 +46,6 @@ async def login_status(client: AsyncClient, email: str, password: str = PASSWORD
     return response.status_code
 
 
-@pytest.fixture
-def unverified_logins_allowed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("LOGIN_REQUIRES_VERIFIED_EMAIL", "false")
-    get_settings.cache_clear()
-    yield
-    monkeypatch.undo()
-    get_settings.cache_clear()
-
-
 async def test_login_waits_for_the_address_to_be_verified(
     client: AsyncClient, unique_email: str
 ) -> None:
@@ -86,8 +76,9 @@ async def test_a_wrong_password_is_refused_before_verification_is_mentioned(
 
 
 async def test_unverified_accounts_log_in_where_the_setting_allows(
-    client: AsyncClient, unique_email: str, unverified_logins_allowed: None
+    client: AsyncClient, unique_email: str, setting: Callable[[str, str], None]
 ) -> None:
+    setting("LOGIN_REQUIRES_VERIFIED_EMAIL", "false")
     await register(client, unique_email, verified=False)
 
     assert await login_status(client, unique_email) == 200
