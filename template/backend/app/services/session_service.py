@@ -8,7 +8,7 @@ copied, by whoever holds it now or before, so the whole session ends.
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends
 from sqlalchemy import ColumnElement, select, update
@@ -149,13 +149,13 @@ class SessionService:
 
 async def end_sessions(session: AsyncSession, *where: ColumnElement[bool]) -> int:
     """End the sessions matching `where` that are still going, in the caller's transaction."""
-    result: Any = await session.execute(
+    ended = await session.scalars(
         update(AuthSession)
         .where(*where, AuthSession.ended_at.is_(None))
         .values(ended_at=datetime.now(UTC))
+        .returning(AuthSession.id)
     )
-    count: int = result.rowcount
-    return count
+    return len(ended.all())
 
 
 def get_session_service(
