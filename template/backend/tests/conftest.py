@@ -7,7 +7,7 @@
     mailbox             a real SMTP server where the app sends its emails
     empty_outbox        the outbox with no row in it
     relay               `python -m app.relay` in a process of its own, on an empty outbox
-    worker              a `celery worker` process on every queue, for the test module
+    worker              a `celery worker` process consuming every queue during the test
     setting             sets a setting for one test: setting("LOG_LEVEL", "DEBUG")
 
 Tests that ask for none of the first three need no service at all: `just test-quick` runs them
@@ -226,17 +226,27 @@ async def relay(empty_outbox: None, broker: Celery, tmp_path: Path) -> AsyncIter
             pytest.fail(f"{exc}. Its log:\n{process.log}", pytrace=False)
 
 
-@pytest.fixture(scope="module")
-def worker(
+@pytest.fixture(scope="session")
+def worker_process(
     tmp_path_factory: pytest.TempPathFactory, broker: Celery, database: URL, mailbox: Mailbox
 ) -> Iterator[WorkerProcess]:
-    """A real worker process consuming this run's queues, stopped after the module.
+    """One real worker process for the run, started when a test first needs it (see `worker`)."""
+    broker.control.purge()  # it consumes at once: nothing queued earlier may run ahead
+    with WorkerProcess(tmp_path_factory.mktemp("worker") / "worker.log") as process:
+        yield process
+
+
+@pytest.fixture
+def worker(broker: Celery, worker_process: WorkerProcess) -> Iterator[WorkerProcess]:
+    """A real worker process consuming this run's queues during the test, and only then: between
+    tests it takes nothing, so what other tests queue stays queued.
 
     Tasks that tests without a worker left queued are dropped first, so they cannot run ahead.
     """
     broker.control.purge()
-    with WorkerProcess(tmp_path_factory.mktemp("worker") / "worker.log") as process:
-        yield process
+    worker_process.consume(on=True)
+    yield worker_process
+    worker_process.consume(on=False)
 
 
 @pytest.fixture

@@ -126,6 +126,22 @@ class WorkerProcess(CeleryProcess):
         super().__init__(arguments, log_path, **env, TEST_WORKER_READY_FILE=str(ready))
         self.wait_for_file(ready, "ready", timeout=60)
 
+    def consume(self, on: bool) -> None:
+        """Start or stop consuming every queue of the project; returns once the worker says it
+        does (tasks it already holds still run)."""
+        from app.core.config import get_settings
+        from app.worker.celery_app import celery_app, queue_names
+
+        queues = [f"{get_settings().celery_key_prefix}{name}" for name in queue_names()]
+        command = celery_app.control.add_consumer if on else celery_app.control.cancel_consumer
+        for queue in queues:
+            command(queue, destination=[self.hostname], reply=True)
+        # Asked after the commands, this answer comes once the worker has carried them out.
+        replies = celery_app.control.inspect([self.hostname], timeout=5).active_queues() or {}
+        assert self.hostname in replies, f"{self.name} did not answer for its queues"
+        consuming = sorted(queue["name"] for queue in replies[self.hostname])
+        assert consuming == (queues if on else []), f"{self.name} consumes {consuming}"
+
     def tasks_started(self) -> dict[str, int]:
         """How many tasks of each name this worker has started, from its statistics (asked over
         the broker the settings name)."""
