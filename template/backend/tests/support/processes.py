@@ -115,6 +115,11 @@ class WorkerProcess(CeleryProcess):
     """A worker started as `just worker` starts it, on every queue of the project, with the tests'
     own tasks loaded too; ready once it consumes (it touches a file then, see tasks.py)."""
 
+    # A worker that stops consuming can still take a message, for up to this long, with a read
+    # it began before; it then puts the message back. Counts of queued messages wait that out.
+    READ_IN_FLIGHT_SECONDS = 1.0
+    last_stopped_consuming = -READ_IN_FLIGHT_SECONDS  # by any worker of this test process
+
     def __init__(self, log_path: Path, concurrency: int = 1, **env: str) -> None:
         self.hostname = f"test-{uuid.uuid4().hex[:10]}@localhost"
         arguments = ["worker", f"--concurrency={concurrency}", f"--hostname={self.hostname}"]
@@ -135,12 +140,32 @@ class WorkerProcess(CeleryProcess):
         queues = [f"{get_settings().celery_key_prefix}{name}" for name in queue_names()]
         command = celery_app.control.add_consumer if on else celery_app.control.cancel_consumer
         for queue in queues:
-            command(queue, destination=[self.hostname], reply=True)
-        # Asked after the commands, this answer comes once the worker has carried them out.
+            command(queue, destination=[self.hostname], reply=True, timeout=5)
+        # The worker answers a command before it carries it out: ask until it has.
+        wanted = queues if on else []
+        deadline = time.monotonic() + 10
+        while (consuming := self.consuming()) != wanted:
+            self.fail_unless_running("while it changed its queues")
+            if time.monotonic() > deadline:
+                pytest.fail(f"{self.name} consumes {consuming}, not {wanted}", pytrace=False)
+            time.sleep(0.05)
+        if not on:
+            WorkerProcess.last_stopped_consuming = time.monotonic()
+
+    @classmethod
+    def wait_for_reads_in_flight(cls) -> None:
+        """Until no worker that stopped consuming can still take a message."""
+        time.sleep(
+            max(0.0, cls.last_stopped_consuming + cls.READ_IN_FLIGHT_SECONDS - time.monotonic())
+        )
+
+    def consuming(self) -> list[str]:
+        """The queues the worker consumes, as it says."""
+        from app.worker.celery_app import celery_app
+
         replies = celery_app.control.inspect([self.hostname], timeout=5).active_queues() or {}
         assert self.hostname in replies, f"{self.name} did not answer for its queues"
-        consuming = sorted(queue["name"] for queue in replies[self.hostname])
-        assert consuming == (queues if on else []), f"{self.name} consumes {consuming}"
+        return sorted(queue["name"] for queue in replies[self.hostname])
 
     def tasks_started(self) -> dict[str, int]:
         """How many tasks of each name this worker has started, from its statistics (asked over
