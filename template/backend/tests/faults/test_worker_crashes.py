@@ -5,18 +5,21 @@ import signal
 from contextlib import ExitStack
 
 import psutil
+from httpx import AsyncClient
 
 from app.tasks.emails import send_welcome_email
 from tests.faults.conftest import REDELIVERY_SECONDS, StartWorker
-from tests.support.mailbox import Mailbox
+from tests.support.mailbox import Mailbox, link_token_of
 from tests.support.queues import waiting_in_the_emails_queue
 from tests.support.users import create_user, welcome_emails_marked_sent
 from tests.support.waiting import eventually, wait_until
 
 
 async def test_tasks_of_a_killed_worker_are_completed_once_by_the_next_one(
-    mailbox: Mailbox, start_worker: StartWorker, unique_email: str
+    client: AsyncClient, mailbox: Mailbox, start_worker: StartWorker, unique_email: str
 ) -> None:
+    """Killed while sending welcome emails: each user gets one, and its link works (the rerun
+    sends the link the first run stored, not a second one)."""
     emails = [f"{index}-{unique_email}" for index in range(3)]
     users = [await create_user(email) for email in emails]
     crashing = start_worker(concurrency=len(emails))
@@ -44,6 +47,10 @@ async def test_tasks_of_a_killed_worker_are_completed_once_by_the_next_one(
         all_marked_sent, "The next worker did not send every email", REDELIVERY_SECONDS + 30
     )
     assert [len(mailbox.to(email)) for email in emails] == [1, 1, 1]
+    for email in emails:
+        token = link_token_of(mailbox.to(email)[0])
+        verified = await client.post("/api/v1/auth/verify-email", json={"token": token})
+        assert verified.status_code == 204, verified.text
 
 
 async def test_a_task_whose_pool_process_is_killed_is_run_again(
