@@ -132,7 +132,7 @@ V0_10_0 = Release(
             "read it)"
         ),
         "SMTP_TIMEOUT_SECONDS": "SMTP_TIMEOUT_SECONDS in app/core/email.py",
-        "INACTIVE_USER_RETENTION_DAYS": "INACTIVE_USER_RETENTION in app/tasks/maintenance.py",
+        "INACTIVE_USER_RETENTION_DAYS": "INACTIVE_USER_RETENTION in app/models/user.py",
     },
     settings_kept_with_redis=frozenset({"CELERY_VISIBILITY_TIMEOUT_SECONDS"}),
 )

@@ -47,7 +47,7 @@ def test_deleting_the_example_as_the_readme_says_leaves_a_passing_project(
 
     for name in named:
         (project / name).unlink()
-    edit(project / ROUTER, "import auth, example_job, tasks\n", "import auth, tasks\n")
+    edit(project / ROUTER, "auth, example_job, tasks, users\n", "auth, tasks, users\n")
     edit(project / ROUTER, "api_router.include_router(example_job.router)\n", "")
 
     run(["uv", "sync", "--quiet"], backend)

@@ -132,7 +132,7 @@ def test_v0_10_0_names_settings_read_in_code_and_set_in_env_and_yaml_files(
         f"deploy/config.yaml:3: sets CELERY_RESULT_EXPIRES_SECONDS, {constant} RESULT_EXPIRES "
         "in app/worker/celery_app.py",
         f"deploy/config.yaml:5: sets INACTIVE_USER_RETENTION_DAYS, {constant} "
-        "INACTIVE_USER_RETENTION in app/tasks/maintenance.py",
+        "INACTIVE_USER_RETENTION in app/models/user.py",
     ]
     assert names(tmp_path, "v0.10.0") == expected
 

@@ -2,14 +2,17 @@
 
 `python -m app.cli` shows the outbox's backlog and every dead letter; `python -m app.cli resend
 ID...` (or `--all`) puts dead letters back into the outbox, to be sent again; `python -m app.cli
-purge-sessions` deletes sessions that ended or expired (run it daily, from cron or the like).
+purge` deletes what can no longer be used: ended or expired sessions, used or expired links, and
+deleted accounts past their retention (run it daily, from cron or the like).
 """
 
 import argparse
 import asyncio
 
 from app.db.session import SessionFactory, engine
+from app.models.account_token import purge_spent_links
 from app.models.auth_session import purge_ended_sessions
+from app.models.user import purge_old_inactive_users
 from app.services.outbox import dead_letters, outbox_status, resend
 
 
@@ -41,27 +44,30 @@ async def resend_letters(ids: list[str], every: bool) -> int:
     return 1 if missing else 0
 
 
-async def purge_sessions() -> None:
+async def purge() -> None:
     async with SessionFactory() as session:
-        purged = await purge_ended_sessions(session)
-    print(f"Purged {purged} ended or expired session(s)")
+        sessions = await purge_ended_sessions(session)
+        links = await purge_spent_links(session)
+        users = await purge_old_inactive_users(session)
+    print(f"Purged {sessions} ended or expired session(s), {links} used or expired link(s)")
+    print(f"Purged {users} inactive account(s) past their retention")
 
 
 async def main() -> int:
-    parser = argparse.ArgumentParser(description="The outbox, its dead letters, and sessions.")
+    parser = argparse.ArgumentParser(description="The outbox, its dead letters, and purges.")
     commands = parser.add_subparsers(dest="command")
     resend_parser = commands.add_parser("resend", help="send dead letters again")
     resend_parser.add_argument("ids", nargs="*", metavar="ID", help="task ids to send again")
     resend_parser.add_argument("--all", action="store_true", help="every dead letter")
-    commands.add_parser("purge-sessions", help="delete sessions that ended or expired")
+    commands.add_parser("purge", help="delete ended sessions, spent links and deleted accounts")
     options = parser.parse_args()
     try:
         if options.command == "resend":
             if not options.ids and not options.all:
                 resend_parser.error("name the task ids to send again, or --all")
             return await resend_letters(options.ids, options.all)
-        if options.command == "purge-sessions":
-            await purge_sessions()
+        if options.command == "purge":
+            await purge()
             return 0
         await show()
         return 0

@@ -42,7 +42,7 @@ def can_refresh(now: datetime) -> ColumnElement[bool]:
 async def purge_ended_sessions(session: AsyncSession) -> int:
     """Delete expired refresh tokens and the sessions that ended or can no longer refresh;
     returns how many sessions went. Nothing deleted could still be used. (`python -m app.cli
-    purge-sessions` runs it.)"""
+    purge` runs it.)"""
     now = datetime.now(UTC)
     await session.execute(delete(RefreshToken).where(RefreshToken.expires_at <= now))
     purged = await session.scalars(

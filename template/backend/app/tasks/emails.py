@@ -1,5 +1,6 @@
 """Emails the worker sends: the welcome email after registration, with the link that verifies the
-address; another verification link on request; a password reset link on request.
+address; another verification link, a password reset link, or a link that confirms a new address,
+on request, and a notice of that request to the old address.
 
 Tasks are acknowledged only after they ran (see `app.worker.celery_app`), so a crash or a redelivery
 can run one twice: each email is sent once for a key of its own (`_send_once`), and the token in a
@@ -22,7 +23,7 @@ from app.core.email import PermanentEmailError, TransientEmailError, render_emai
 from app.core.logging import get_logger
 from app.core.security import link_token, token_digest
 from app.db.session import WorkerSessionFactory
-from app.models.account_token import RESET_PASSWORD, VERIFY_EMAIL, AccountToken
+from app.models.account_token import CHANGE_EMAIL, RESET_PASSWORD, VERIFY_EMAIL, AccountToken
 from app.models.sent_email import SentEmail
 from app.models.user import User
 from app.worker.celery_app import celery_app
@@ -89,22 +90,36 @@ def _run(what: str, key: str, compose: Callable[[AsyncSession], Awaitable[Email 
     logger.info("%s %s", what, "sent" if sent else "skipped: sent already, or nothing to send")
 
 
+# The front end's page that each kind of link opens.
+LINK_PAGES = {
+    VERIFY_EMAIL: "verify-email",
+    RESET_PASSWORD: "reset-password",
+    CHANGE_EMAIL: "confirm-email",
+}
+
+
 def _link_for(
-    session: AsyncSession, token_id: str, user: User, purpose: str, valid_for: timedelta
+    session: AsyncSession,
+    token_id: str,
+    user: User,
+    purpose: str,
+    valid_for: timedelta,
+    email: str | None = None,
 ) -> str:
-    """Store a single-use token for `user` (its digest) and return the front end's link to it."""
+    """Store a single-use token for `user`, sent to `email` (the user's address unless given),
+    as its digest, and return the front end's link to it."""
     token = link_token(token_id)
     session.add(
         AccountToken(
             id=token_id,
             user_id=user.id,
             purpose=purpose,
+            email=email or user.email,
             token_hash=token_digest(token),
             expires_at=datetime.now(UTC) + valid_for,
         )
     )
-    page = "verify-email" if purpose == VERIFY_EMAIL else "reset-password"
-    return f"{get_settings().frontend_url.rstrip('/')}/{page}?token={token}"
+    return f"{get_settings().frontend_url.rstrip('/')}/{LINK_PAGES[purpose]}?token={token}"
 
 
 def _with_verification_link(
@@ -124,12 +139,17 @@ async def _active_user(session: AsyncSession, email: str) -> User | None:
     return await session.scalar(select(User).where(User.email == email, User.is_active))
 
 
+async def _active_user_by_id(session: AsyncSession, user_id: int) -> User | None:
+    user = await session.get(User, user_id)
+    return user if user is not None and user.is_active else None
+
+
 @celery_app.task(name="emails.send_welcome_email", **EMAIL_TASK)
 def send_welcome_email(self: Task[Any, Any], user_id: int) -> None:
     """The welcome email, with the link that verifies the address; once per user."""
 
     async def compose(session: AsyncSession) -> Email | None:
-        user = await session.get(User, user_id)
+        user = await _active_user_by_id(session, user_id)
         if user is None:
             return None
         return _with_verification_link(session, str(self.request.id), user, "Welcome!", "welcome")
@@ -171,3 +191,37 @@ def send_password_reset_email(self: Task[Any, Any], email: str) -> None:
         return Email(user.email, "Reset your password", "password_reset", values)
 
     _run(f"Password reset email {self.request.id}", f"reset:{self.request.id}", compose)
+
+
+@celery_app.task(name="emails.send_email_change_email", **EMAIL_TASK)
+def send_email_change_email(self: Task[Any, Any], user_id: int, new_email: str) -> None:
+    """The link that moves the account to `new_email`, sent to that address: it proves the user
+    receives mail there."""
+    hours = get_settings().verify_email_token_expire_hours
+
+    async def compose(session: AsyncSession) -> Email | None:
+        user = await _active_user_by_id(session, user_id)
+        if user is None or user.email == new_email:
+            return None
+        valid_for = timedelta(hours=hours)
+        link = _link_for(session, str(self.request.id), user, CHANGE_EMAIL, valid_for, new_email)
+        values = {"greeting": _greeting(user), "link": link, "hours": hours}
+        return Email(new_email, "Confirm your new email address", "change_email", values)
+
+    _run(f"Email change link {self.request.id}", f"change:{self.request.id}", compose)
+
+
+@celery_app.task(name="emails.send_email_change_notice", **EMAIL_TASK)
+def send_email_change_notice(self: Task[Any, Any], user_id: int, new_email: str) -> None:
+    """Tell the account's current address that a move to `new_email` was asked for: if it was
+    not its owner, they learn of it while the address is still theirs."""
+
+    async def compose(session: AsyncSession) -> Email | None:
+        user = await _active_user_by_id(session, user_id)
+        if user is None:
+            return None
+        values: dict[str, object] = {"greeting": _greeting(user), "new_email": new_email}
+        subject = "Your email address is being changed"
+        return Email(user.email, subject, "email_change_notice", values)
+
+    _run(f"Email change notice {self.request.id}", f"notice:{self.request.id}", compose)

@@ -29,6 +29,7 @@ from tests.support.users import login, register
 TAKE_AN_EMAILED_TOKEN = {
     "POST /api/v1/auth/verify-email",
     "POST /api/v1/auth/password-reset/confirm",
+    "POST /api/v1/auth/email/confirm",
 }
 # Cases per operation. Generation is derandomized: every run tries the same cases.
 MAX_EXAMPLES = 20

@@ -1,5 +1,6 @@
 """Emails to an account the whole way: the API, the relay, a worker process, an SMTP server. The
-welcome email and the link in it that verifies the address; a password reset by its emailed link."""
+welcome email and the link in it that verifies the address; a password reset, and a change of
+address, by their emailed links."""
 
 import asyncio
 import uuid
@@ -11,7 +12,14 @@ from app.db.session import SessionFactory
 from app.models.sent_email import SentEmail
 from tests.support.mailbox import Mailbox, link_token_of, text_of
 from tests.support.processes import RelayProcess, WorkerProcess
-from tests.support.users import PASSWORD, bearer, register, sign_in, welcome_emails_marked_sent
+from tests.support.users import (
+    PASSWORD,
+    assert_ended,
+    bearer,
+    register,
+    sign_in,
+    welcome_emails_marked_sent,
+)
 from tests.support.waiting import eventually
 
 AUTH = "/api/v1/auth"
@@ -107,11 +115,7 @@ async def test_reset_a_forgotten_password_with_the_emailed_link(
     old = await client.post(f"{AUTH}/login", data={"username": unique_email, "password": PASSWORD})
     assert old.status_code == 401
     assert await sign_in(client, unique_email, NEW_PASSWORD)
-    assert (await client.get(f"{AUTH}/me", headers=bearer(old_session))).status_code == 401
-    refreshed = await client.post(
-        f"{AUTH}/refresh", json={"refresh_token": old_session["refresh_token"]}
-    )
-    assert refreshed.status_code == 401
+    await assert_ended(client, [old_session])
 
 
 async def reset_task_runs() -> int:
@@ -125,3 +129,35 @@ async def reset_task_runs() -> int:
 
 async def has_run(count: int) -> bool:
     return await reset_task_runs() >= count
+
+
+async def test_change_the_address_with_the_link_sent_to_it(
+    client: AsyncClient,
+    relay: RelayProcess,
+    worker: WorkerProcess,
+    mailbox: Mailbox,
+    unique_email: str,
+) -> None:
+    await register(client, unique_email)
+    tokens = await sign_in(client, unique_email)
+    new_email = f"new-{unique_email}"
+
+    asked = await client.post(
+        f"{AUTH}/email", json={"new_email": new_email, "password": PASSWORD}, headers=bearer(tokens)
+    )
+    link_email = await asyncio.to_thread(mailbox.wait_for, new_email, 30)
+    notice = await asyncio.to_thread(mailbox.wait_for, unique_email, 30, 2)  # after the welcome
+    before = (await client.get(f"{AUTH}/me", headers=bearer(tokens))).json()
+    confirmed = await client.post(
+        f"{AUTH}/email/confirm", json={"token": link_token_of(link_email)}
+    )
+    after = (await client.get(f"{AUTH}/me", headers=bearer(tokens))).json()
+
+    assert asked.status_code == 202
+    assert notice["Subject"] == "Your email address is being changed"
+    assert new_email in text_of(notice)
+    assert link_token_of(link_email) not in notice.as_string(), "The notice carries the link"
+    assert before["email"] == unique_email
+    assert confirmed.status_code == 204
+    assert after["email"] == new_email
+    assert await sign_in(client, new_email)

@@ -78,10 +78,12 @@ class Mailbox:
     def to(self, recipient: str) -> list[EmailMessage]:
         return [message for message in self.messages if message["To"] == recipient]
 
-    def wait_for(self, recipient: str, timeout: float = 30) -> EmailMessage:
-        """The first message to `recipient`, waiting up to `timeout` seconds for it to arrive."""
-        self._wait_until(lambda: bool(self.to(recipient)), f"No email to {recipient}", timeout)
-        return self.to(recipient)[0]
+    def wait_for(self, recipient: str, timeout: float = 30, nth: int = 1) -> EmailMessage:
+        """The `nth` message to `recipient`, waiting up to `timeout` seconds for it to arrive."""
+        self._wait_until(
+            lambda: len(self.to(recipient)) >= nth, f"No email #{nth} to {recipient}", timeout
+        )
+        return self.to(recipient)[nth - 1]
 
     def wait_for_waiting(self, recipients: list[str], count: int, timeout: float = 30) -> None:
         """Wait until deliveries to `count` of the recipients are held at RCPT."""

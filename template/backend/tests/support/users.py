@@ -61,6 +61,17 @@ def bearer(tokens: dict[str, Any]) -> dict[str, str]:
     return {"Authorization": f"Bearer {tokens['access_token']}"}
 
 
+async def assert_ended(client: AsyncClient, sessions: list[dict[str, Any]]) -> None:
+    """Each of these sessions is over: its access token and its refresh token are refused."""
+    for tokens in sessions:
+        me = await client.get("/api/v1/auth/me", headers=bearer(tokens))
+        assert me.status_code == 401, me.text
+        refreshed = await client.post(
+            "/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
+        )
+        assert refreshed.status_code == 401, refreshed.text
+
+
 async def auth_headers(client: AsyncClient, email: str) -> dict[str, str]:
     """Register `email` and return the headers that authenticate as that user."""
     await register(client, email)

@@ -1,5 +1,5 @@
-"""Verified addresses and password resets, through the API; the links' tokens made here as the
-worker makes them (`tests/e2e/test_account_emails_flow.py` takes them from real emails)."""
+"""Verified and changed addresses and password resets, through the API; the links' tokens made here
+as the worker makes them (`tests/e2e/test_welcome_email_flow.py` takes them from real emails)."""
 
 import uuid
 from collections.abc import Awaitable, Callable
@@ -12,18 +12,24 @@ from sqlalchemy import select, update
 
 from app.core.security import link_token, token_digest
 from app.db.session import SessionFactory
-from app.models.account_token import RESET_PASSWORD, VERIFY_EMAIL, AccountToken
+from app.models.account_token import CHANGE_EMAIL, RESET_PASSWORD, VERIFY_EMAIL, AccountToken
 from app.models.outbox_message import OutboxMessage
 from app.models.user import User
-from tests.support.users import PASSWORD, bearer, register, sign_in
+from tests.support.users import PASSWORD, assert_ended, bearer, register, sign_in
 
 AUTH = "/api/v1/auth"
 UNUSABLE = {"detail": "This link is invalid or has expired; ask for a new one"}
 NEW_PASSWORD = "a brand new password"
 
 
-async def issue(email: str, purpose: str, valid_for: timedelta = timedelta(hours=1)) -> str:
-    """A link's token for the user with `email`, stored as the worker stores it."""
+async def issue(
+    email: str,
+    purpose: str,
+    valid_for: timedelta = timedelta(hours=1),
+    sent_to: str | None = None,
+) -> str:
+    """A link's token for the user with `email`, sent to `sent_to` (else `email`), stored as the
+    worker stores it."""
     token_id = str(uuid.uuid4())
     async with SessionFactory() as session:
         user_id = await session.scalar(select(User.id).where(User.email == email))
@@ -33,6 +39,7 @@ async def issue(email: str, purpose: str, valid_for: timedelta = timedelta(hours
                 id=token_id,
                 user_id=user_id,
                 purpose=purpose,
+                email=sent_to or email,
                 token_hash=token_digest(link_token(token_id)),
                 expires_at=datetime.now(UTC) + valid_for,
             )
@@ -161,6 +168,7 @@ SPOILERS: dict[str, Callable[[str, str], Awaitable[str]]] = {
     [
         ("verify-email", VERIFY_EMAIL, {}),
         ("password-reset/confirm", RESET_PASSWORD, {"new_password": NEW_PASSWORD}),
+        ("email/confirm", CHANGE_EMAIL, {}),
     ],
 )
 async def test_link_tokens_that_cannot_be_used_are_refused_alike(
@@ -193,12 +201,7 @@ async def test_a_reset_link_sets_the_password_once_and_ends_every_session(
     )
 
     assert reset.status_code == 204
-    for tokens in sessions:
-        assert (await client.get(f"{AUTH}/me", headers=bearer(tokens))).status_code == 401
-        refreshed = await client.post(
-            f"{AUTH}/refresh", json={"refresh_token": tokens["refresh_token"]}
-        )
-        assert refreshed.status_code == 401
+    await assert_ended(client, sessions)
     assert await login_status(client, unique_email) == 401
     assert await login_status(client, unique_email, NEW_PASSWORD) == 200
     for used_or_void in (token, older_token):
@@ -220,3 +223,24 @@ async def test_a_reset_link_verifies_the_address_it_reached(
     )
 
     assert await login_status(client, unique_email, NEW_PASSWORD) == 200
+
+
+async def test_a_link_sent_to_an_address_the_account_no_longer_has_is_refused(
+    client: AsyncClient, unique_email: str
+) -> None:
+    await register(client, unique_email, verified=False)
+    new_email = f"new-{unique_email}"
+    verify, reset = [
+        await issue(unique_email, purpose) for purpose in (VERIFY_EMAIL, RESET_PASSWORD)
+    ]
+    change = await issue(unique_email, CHANGE_EMAIL, sent_to=new_email)
+
+    changed = await client.post(f"{AUTH}/email/confirm", json={"token": change})
+    verified = await client.post(f"{AUTH}/verify-email", json={"token": verify})
+    reset_answer = await client.post(
+        f"{AUTH}/password-reset/confirm", json={"token": reset, "new_password": NEW_PASSWORD}
+    )
+
+    assert changed.status_code == 204
+    assert (verified.status_code, reset_answer.status_code) == (400, 400)
+    assert await login_status(client, new_email) == 200, "The change did not verify the new address"

@@ -1,4 +1,5 @@
-"""Registration, login, sessions, verified addresses, password resets and the current user."""
+"""Registration, login, sessions, verified and changed addresses, password resets and the current
+user."""
 
 from typing import Annotated, Any
 
@@ -12,6 +13,7 @@ from app.schemas.token import RefreshRequest, Token
 from app.schemas.user import (
     Accepted,
     EmailAddress,
+    EmailChange,
     LinkToken,
     PasswordChange,
     PasswordReset,
@@ -41,6 +43,12 @@ NOT_SIGNED_IN: dict[int | str, dict[str, Any]] = {
     status.HTTP_401_UNAUTHORIZED: {"description": "Not authenticated"}
 }
 UNUSABLE_LINK = "This link is invalid or has expired; ask for a new one"
+ADDRESS_TAKEN: dict[int | str, dict[str, Any]] = {
+    status.HTTP_409_CONFLICT: {"description": "Email already registered"}
+}
+WRONG_PASSWORD: dict[int | str, dict[str, Any]] = {
+    status.HTTP_403_FORBIDDEN: {"description": "The current password is wrong"}
+}
 LINK_REFUSED: dict[int | str, dict[str, Any]] = {
     status.HTTP_400_BAD_REQUEST: {
         "description": "The link is unknown, used, expired or made for something else"
@@ -59,7 +67,17 @@ LIMITED: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def _count_attempt(
+def _address_taken() -> HTTPException:
+    return HTTPException(status_code=status.HTTP_409_CONFLICT, detail="Email already registered")
+
+
+def wrong_password() -> HTTPException:
+    return HTTPException(
+        status_code=status.HTTP_403_FORBIDDEN, detail="The current password is wrong"
+    )
+
+
+async def count_attempt(
     limiter: RateLimiter, action: str, request: Request, account: str | None
 ) -> None:
     """Count an attempt at `action` per client IP and per account; 429 over either limit."""
@@ -78,7 +96,7 @@ async def _count_attempt(
     "/register",
     response_model=UserRead,
     status_code=status.HTTP_201_CREATED,
-    responses={status.HTTP_409_CONFLICT: {"description": "Email already registered"}},
+    responses=ADDRESS_TAKEN,
 )
 async def register(user_in: UserCreate, users: Users) -> UserRead:
     """Create an account; its welcome email is queued in the same transaction.
@@ -88,9 +106,7 @@ async def register(user_in: UserCreate, users: Users) -> UserRead:
     try:
         new_user = await users.register(user_in)
     except EmailAlreadyRegisteredError:
-        raise HTTPException(
-            status_code=status.HTTP_409_CONFLICT, detail="Email already registered"
-        ) from None
+        raise _address_taken() from None
     return UserRead.model_validate(new_user)
 
 
@@ -123,7 +139,7 @@ async def login(
 ) -> Token:
     """OAuth2 password flow: `username` is the email. Starts a session: an access token, and the
     refresh token that gets the next one (`POST /auth/refresh`)."""
-    await _count_attempt(limiter, "login", request, normalize_email(form.username))
+    await count_attempt(limiter, "login", request, normalize_email(form.username))
     user = await users.authenticate(form.username, form.password)
     if user is None:
         raise HTTPException(
@@ -155,7 +171,7 @@ async def resend_verification_email(
 ) -> Accepted:
     """Send a new verification link. The answer is the same whether or not an account has the
     address, or has verified it: it reveals no account."""
-    await _count_attempt(limiter, "resend", request, normalize_email(body.email))
+    await count_attempt(limiter, "resend", request, normalize_email(body.email))
     await users.resend_verification(body.email)
     return Accepted(
         detail="If an account with this address awaits verification, a link is on its way"
@@ -168,7 +184,7 @@ async def request_password_reset(
 ) -> Accepted:
     """Email a link to choose a new password. The answer, and the work behind it, are the same
     whether or not an account has the address."""
-    await _count_attempt(limiter, "reset", request, normalize_email(body.email))
+    await count_attempt(limiter, "reset", request, normalize_email(body.email))
     await users.request_password_reset(body.email)
     return Accepted(
         detail="If an account has this address, a link to reset its password is on its way"
@@ -200,7 +216,7 @@ async def refresh(
     Sending a refresh token that was already used ends its session: one of its holders copied it.
     """
     owner = await sessions.owner_of(body.refresh_token)
-    await _count_attempt(limiter, "refresh", request, None if owner is None else str(owner))
+    await count_attempt(limiter, "refresh", request, None if owner is None else str(owner))
     try:
         return await sessions.refresh(body.refresh_token)
     except InvalidRefreshTokenError:
@@ -248,11 +264,7 @@ async def end_session(session_id: str, current_user: CurrentUser, sessions: Sess
 @router.post(
     "/password",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses={
-        **NOT_SIGNED_IN,
-        status.HTTP_403_FORBIDDEN: {"description": "The current password is wrong"},
-        **LIMITED,
-    },
+    responses={**NOT_SIGNED_IN, **WRONG_PASSWORD, **LIMITED},
 )
 async def change_password(
     body: PasswordChange,
@@ -262,14 +274,52 @@ async def change_password(
     request: Request,
 ) -> Response:
     """Change the password, given the current one; every other session of the user ends."""
-    await _count_attempt(limiter, "password", request, str(signed_in.user.id))
+    await count_attempt(limiter, "password", request, str(signed_in.user.id))
     changed = await users.change_password(
         signed_in.user, body.current_password, body.new_password, signed_in.session_id
     )
     if not changed:
-        raise HTTPException(
-            status_code=status.HTTP_403_FORBIDDEN, detail="The current password is wrong"
-        )
+        raise wrong_password()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/email",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={**NOT_SIGNED_IN, **WRONG_PASSWORD, **ADDRESS_TAKEN, **LIMITED},
+)
+async def request_email_change(
+    body: EmailChange,
+    signed_in: CurrentSession,
+    users: Users,
+    limiter: Limiter,
+    request: Request,
+) -> Accepted:
+    """Move the account to another address, given the password: a link goes to the new address
+    and a notice to the current one. The address changes when the link is used."""
+    await count_attempt(limiter, "email", request, str(signed_in.user.id))
+    try:
+        asked = await users.request_email_change(signed_in.user, body.password, body.new_email)
+    except EmailAlreadyRegisteredError:
+        raise _address_taken() from None
+    if not asked:
+        raise wrong_password()
+    return Accepted(detail="A link to confirm the new address is on its way to it")
+
+
+@router.post(
+    "/email/confirm",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={**LINK_REFUSED, **ADDRESS_TAKEN},
+)
+async def confirm_email_change(body: LinkToken, users: Users) -> Response:
+    """Give the account the address the link was sent to (now verified)."""
+    try:
+        changed = await users.change_email(body.token)
+    except EmailAlreadyRegisteredError:
+        raise _address_taken() from None
+    if not changed:
+        raise HTTPException(status_code=status.HTTP_400_BAD_REQUEST, detail=UNUSABLE_LINK)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
