@@ -6,7 +6,7 @@
     client              an HTTP client on the app in this process (with the three above)
     mailbox             a real SMTP server where the app sends its emails
     empty_outbox        the outbox with no row in it
-    relay               `python -m app.relay` in a process of its own, on an empty outbox
+    relay               `python -m app.relay` in a process of its own, for the module
     worker              a `celery worker` process consuming every queue during the test
     setting             sets a setting for one test: setting("LOG_LEVEL", "DEBUG")
 
@@ -24,7 +24,6 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import redis
@@ -188,15 +187,19 @@ def mailbox() -> Iterator[Mailbox]:
         yield box
 
 
-@pytest.fixture
-async def empty_outbox(database: URL) -> None:
-    """The outbox with no row in it: what earlier tests queued is deleted, never sent."""
+async def delete_the_outbox_rows() -> None:
     from app.db.session import SessionFactory
     from app.models.outbox_message import OutboxMessage
 
     async with SessionFactory() as session:
         await session.execute(delete(OutboxMessage))
         await session.commit()
+
+
+@pytest.fixture
+async def empty_outbox(database: URL) -> None:
+    """The outbox with no row in it: what earlier tests queued is deleted, never sent."""
+    await delete_the_outbox_rows()
 
 
 async def no_due_rows() -> bool:
@@ -211,19 +214,31 @@ async def no_due_rows() -> bool:
         return due.first() is None
 
 
+@pytest.fixture(scope="module")
+async def relay_process(
+    database: URL, broker: Celery, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[RelayProcess]:
+    """The relay of a module's tests (see `relay`), started on an empty outbox: what earlier
+    modules queued is deleted, never sent."""
+    await delete_the_outbox_rows()
+    with RelayProcess(tmp_path_factory.mktemp("relay") / "relay.log") as process:
+        yield process
+
+
 @pytest.fixture
-async def relay(empty_outbox: None, broker: Celery, tmp_path: Path) -> AsyncIterator[RelayProcess]:
-    """The outbox relay as compose runs it, in a process of its own, stopped after the test.
+async def relay(relay_process: RelayProcess) -> AsyncIterator[RelayProcess]:
+    """The outbox relay as compose runs it, in a process of its own, shared by the tests of a
+    module (stop one of your own, `RelayProcess`, to test stopping).
 
     At the end every row that fell due must have left the outbox: a relay that publishes without
     deleting fails the test here.
     """
-    with RelayProcess(tmp_path / "relay.log") as process:
-        yield process
-        try:
-            await eventually(no_due_rows, "The relay left due rows in the outbox", seconds=10)
-        except AssertionError as exc:
-            pytest.fail(f"{exc}. Its log:\n{process.log}", pytrace=False)
+    relay_process.fail_unless_running("when the test began")
+    yield relay_process
+    try:
+        await eventually(no_due_rows, "The relay left due rows in the outbox", seconds=10)
+    except AssertionError as exc:
+        pytest.fail(f"{exc}. Its log:\n{relay_process.log}", pytrace=False)
 
 
 @pytest.fixture(scope="session")

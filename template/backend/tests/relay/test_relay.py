@@ -185,7 +185,11 @@ async def test_while_the_broker_is_down_the_relay_tries_again_on_its_interval(
         await session.commit()
 
 
-def test_the_relay_process_stops_between_batches_on_sigterm(relay: RelayProcess) -> None:
+def test_the_relay_process_stops_between_batches_on_sigterm(
+    empty_outbox: None, broker: Celery, tmp_path: Path
+) -> None:
+    relay = RelayProcess(tmp_path / "relay.log")
+
     relay.stop()
 
     assert relay.process.returncode == 0
