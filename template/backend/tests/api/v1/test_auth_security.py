@@ -396,3 +396,34 @@ async def test_refreshes_and_password_changes_are_limited_per_account(
         "/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
     )
     assert again.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "action"),
+    [
+        ("POST", "/api/v1/auth/email", {"new_email": "new-{email}"}, "email"),
+        ("DELETE", "/api/v1/users/me", {}, "delete"),
+    ],
+    ids=["email change", "deletion"],
+)
+async def test_password_guesses_to_change_or_delete_the_account_are_limited_per_account(
+    client: AsyncClient,
+    unique_email: str,
+    install_limiter: InstallLimiter,
+    method: str,
+    path: str,
+    body: dict[str, str],
+    action: str,
+) -> None:
+    install_limiter(per_account="2/minute")
+    await register(client, unique_email)
+    headers = bearer(await sign_in(client, unique_email))
+    guess = {
+        **{key: value.format(email=unique_email) for key, value in body.items()},
+        "password": "a wrong guess",
+    }
+
+    answers = [await client.request(method, path, json=guess, headers=headers) for _ in range(3)]
+
+    assert [answer.status_code for answer in answers] == [403, 403, 429]
+    assert answers[2].json()["detail"].startswith(f"Too many {action} attempts")
