@@ -12,7 +12,13 @@ from sqlalchemy import select, update
 
 from app.core.security import link_token, token_digest
 from app.db.session import SessionFactory
-from app.models.account_token import CHANGE_EMAIL, RESET_PASSWORD, VERIFY_EMAIL, AccountToken
+from app.models.account_token import (
+    CHANGE_EMAIL,
+    RESET_PASSWORD,
+    VERIFY_EMAIL,
+    AccountToken,
+    purge_spent_links,
+)
 from app.models.outbox_message import OutboxMessage
 from app.models.user import User
 from tests.support.users import PASSWORD, assert_ended, bearer, register, sign_in
@@ -244,3 +250,22 @@ async def test_a_link_sent_to_an_address_the_account_no_longer_has_is_refused(
     assert changed.status_code == 204
     assert (verified.status_code, reset_answer.status_code) == (400, 400)
     assert await login_status(client, new_email) == 200, "The change did not verify the new address"
+
+
+async def test_purge_deletes_only_links_that_can_no_longer_be_used(
+    client: AsyncClient, unique_email: str
+) -> None:
+    await register(client, unique_email, verified=False)
+    await expire(unique_email, VERIFY_EMAIL)
+    await use(unique_email, VERIFY_EMAIL)
+    usable = await issue(unique_email, VERIFY_EMAIL)
+
+    async with SessionFactory() as session:
+        await purge_spent_links(session)
+        left = set(
+            await session.scalars(
+                select(AccountToken.token_hash).join(User).where(User.email == unique_email)
+            )
+        )
+
+    assert left == {token_digest(usable)}
