@@ -17,7 +17,9 @@ from app.api.access_log import AccessLogMiddleware
 from app.api.v1.router import api_router
 from app.core.config import PROJECT_NAME, get_settings
 from app.core.logging import configure_logging
+from app.core.metrics import serve_metrics
 from app.core.rate_limit import get_rate_limiter
+from app.core.tracing import trace_api
 from app.db.session import engine
 
 # Request ids from a proxy are kept when they are plain tokens; anything else is replaced, so a
@@ -27,6 +29,7 @@ REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 @asynccontextmanager
 async def lifespan(application: FastAPI) -> AsyncIterator[None]:
+    serve_metrics()
     yield
     await get_rate_limiter().aclose()
     await engine.dispose()
@@ -69,6 +72,7 @@ def create_app() -> FastAPI:
         header_name="X-Request-ID",
         validator=lambda request_id: REQUEST_ID_PATTERN.fullmatch(request_id) is not None,
     )
+    trace_api(application, engine)
     application.add_exception_handler(RequestValidationError, _invalid_request)
     application.add_exception_handler(Exception, _internal_error)
     application.include_router(health.router)

@@ -1,4 +1,5 @@
-"""Access log written inside the request's context, so each line carries its request id.
+"""Access log written inside the request's context, so each line carries its request id, and
+the HTTP metrics, by route template (`/api/v1/tasks/{task_id}`, never the path itself).
 
 Uvicorn's own access log runs outside that context; the compose and just commands turn it off.
 """
@@ -8,6 +9,7 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.logging import get_logger
+from app.core.metrics import HTTP_REQUEST_DURATION, HTTP_REQUESTS
 
 logger = get_logger("app.access")
 
@@ -32,11 +34,17 @@ class AccessLogMiddleware:
         try:
             await self.app(scope, receive, send_with_status)
         finally:
+            elapsed = time.perf_counter() - started
             logger.info(
                 '%s "%s %s" %s %.1f ms',
                 scope["client"][0] if scope.get("client") else "-",
                 scope["method"],
                 scope["path"],
                 status_code,
-                (time.perf_counter() - started) * 1000,
+                elapsed * 1000,
             )
+            # Set by the router on a match; unmatched paths share one label, or scans of
+            # random URLs would each add a series.
+            route = getattr(scope.get("route"), "path", "unmatched")
+            HTTP_REQUESTS.labels(scope["method"], route, status_code).inc()
+            HTTP_REQUEST_DURATION.labels(scope["method"], route).observe(elapsed)

@@ -8,8 +8,11 @@ from html import escape
 from pathlib import Path
 from string import Template
 
+from opentelemetry import trace
+
 from app.core.config import get_settings
 
+tracer = trace.get_tracer(__name__)
 # Seconds to wait for the server, to connect and then for each reply; a timeout is retried.
 SMTP_TIMEOUT_SECONDS = 10
 
@@ -52,9 +55,14 @@ def send_email(to: str, subject: str, body: str, html: str | None = None) -> Non
         message.add_alternative(html, subtype="html")
 
     try:
-        with smtplib.SMTP(
-            settings.smtp_host, settings.smtp_port, timeout=SMTP_TIMEOUT_SECONDS
-        ) as smtp:
+        with (
+            tracer.start_as_current_span(
+                "smtp send",
+                kind=trace.SpanKind.CLIENT,
+                attributes={"server.address": settings.smtp_host, "server.port": settings.smtp_port},
+            ),
+            smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=SMTP_TIMEOUT_SECONDS) as smtp,
+        ):
             if settings.smtp_starttls:
                 smtp.starttls(context=ssl.create_default_context())
             if settings.smtp_user and settings.smtp_password:

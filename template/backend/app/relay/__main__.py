@@ -7,7 +7,10 @@ from pathlib import Path
 
 from app.core.config import get_settings
 from app.core.logging import configure_logging
+from app.core.metrics import serve_metrics
+from app.core.tracing import stop_tracing, trace_relay
 from app.db.session import SessionFactory
+from app.relay.backlog import report_backlog
 from app.relay.relay import OutboxRelay
 from app.worker.celery_app import celery_app
 
@@ -19,6 +22,7 @@ def main() -> None:
     )
     options = parser.parse_args()
     configure_logging()
+    trace_relay()
     # The tasks' own modules, so each message is sent with its task's options.
     celery_app.loader.import_default_modules()
     settings = get_settings()
@@ -31,15 +35,19 @@ def main() -> None:
         wakeup_url=settings.celery_result_backend,
         heartbeat=options.heartbeat,
     )
-    asyncio.run(_serve(relay))
+    asyncio.run(_serve(relay, with_metrics=serve_metrics()))
+    stop_tracing()
 
 
-async def _serve(relay: OutboxRelay) -> None:
+async def _serve(relay: OutboxRelay, with_metrics: bool) -> None:
     # `docker compose stop` sends SIGTERM: stop between batches, so none is sent twice.
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, relay.stop)
+    backlog = asyncio.create_task(report_backlog(SessionFactory, celery_app)) if with_metrics else None
     await relay.run()
+    if backlog is not None:
+        backlog.cancel()
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.logging import get_logger
+from app.core.metrics import TASKS_SENT, TASKS_SET_ASIDE
+from app.core.tracing import continued_trace
 from app.models.dead_letter import DeadLetter
 from app.models.outbox_message import OutboxMessage
 from app.services.outbox import wakeup_channel
@@ -167,15 +169,14 @@ class OutboxRelay:
                         # Sent anyway, the worker would drop it: keep it until a release has it.
                         raise NotRegistered(message.task_name)
                     # The task's own options apply too (its route, whether its result is stored).
-                    self._celery.signature(
+                    call = self._celery.signature(
                         message.task_name, message.args, message.kwargs, options
-                    ).apply_async(
-                        task_id=message.id,
-                        headers=headers,
-                        producer=producer,
-                        # Fail fast: the row stays for the next try.
-                        retry=False,
                     )
+                    with continued_trace(headers):
+                        # Fail fast: the row stays for the next try.
+                        call.apply_async(
+                            task_id=message.id, headers=headers, producer=producer, retry=False
+                        )
                 except BROKER_ERRORS as exc:
                     # Not the message's fault: it stays due, and nothing counts against it.
                     message.last_error = repr(exc)
@@ -188,6 +189,7 @@ class OutboxRelay:
                     failed.append(message)
                     continue
                 published.append(message.id)
+                TASKS_SENT.labels(message.task_name).inc()
         return published, failed
 
     async def _retry_later_or_set_aside(
@@ -218,6 +220,7 @@ class OutboxRelay:
             )
         )
         await session.delete(message)  # in the same transaction: moved, never lost or doubled
+        TASKS_SET_ASIDE.labels(message.task_name).inc()
         logger.error(
             "Outbox message %s (%s) set aside after %s failed tries: %s",
             message.id,

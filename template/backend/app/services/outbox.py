@@ -19,11 +19,13 @@ from typing import Any
 import redis
 from asgi_correlation_id import correlation_id
 from celery.canvas import Signature
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from sqlalchemy import delete, event, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from app.core.config import get_settings
+from app.core.tracing import trace_headers
 from app.models.dead_letter import DeadLetter
 from app.models.outbox_message import OutboxMessage
 
@@ -63,6 +65,9 @@ def enqueue_on_commit(session: AsyncSession, call: Signature[Any]) -> str:
     due_at = _due_at(options.pop("countdown", None), options.pop("eta", None))
     if due_at is not None:
         message.due_at = due_at
+    if traceparent := trace_headers():
+        # The relay publishes the task inside the request's trace: see app.core.tracing.
+        options["headers"] = {**(options.get("headers") or {}), **traceparent}
     if isinstance(expires := options.get("expires"), int | float):
         # Relative to now, not to whenever the relay sends it.
         options["expires"] = datetime.now(UTC) + timedelta(seconds=expires)
@@ -127,8 +132,8 @@ class RelayWakeup:
         while True:
             self._requested.wait()
             self._requested.clear()
-            # Lost, the relay's own interval finds the rows.
-            with contextlib.suppress(redis.RedisError):
+            # Lost, the relay's own interval finds the rows. Traced, each would be a trace alone.
+            with contextlib.suppress(redis.RedisError), suppress_instrumentation():
                 client.publish(channel, "")
 
 

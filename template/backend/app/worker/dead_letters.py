@@ -12,6 +12,7 @@ from celery import Task
 from celery.signals import task_failure
 
 from app.core.logging import get_logger
+from app.core.metrics import TASKS_SET_ASIDE
 from app.db.session import WorkerSessionFactory
 from app.models.dead_letter import DeadLetter
 
@@ -43,6 +44,7 @@ def _set_aside(
         # Not silently: this line names the task; the failure itself was logged above it.
         logger.exception("Task %s (%s) failed and could not be set aside", task_id, sender.name)
         return
+    TASKS_SET_ASIDE.labels(sender.name).inc()
     logger.warning("Task %s (%s) set aside as a dead letter", task_id, sender.name)
 
 

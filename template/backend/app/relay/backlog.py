@@ -1,0 +1,60 @@
+"""What waits, as the relay's gauges: the outbox, the dead letters and each broker queue.
+
+Read every few seconds while metrics are served (`METRICS_PORT`), by the relay, which has the
+database and the broker at hand; several relays report the same figures.
+"""
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from celery import Celery
+from kombu import Queue
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core import metrics
+from app.core.config import get_settings
+from app.core.logging import get_logger
+from app.models.dead_letter import DeadLetter
+from app.services.outbox import outbox_status
+from app.worker.celery_app import queue_names
+
+logger = get_logger(__name__)
+
+REFRESH_SECONDS = 5
+
+
+def queued_messages(celery: Celery) -> dict[str, int]:
+    """Messages waiting in each of the project's queues, by name (not those a worker holds)."""
+    prefix = get_settings().celery_key_prefix
+    with celery.connection_for_write() as connection:
+        # Once: a broker that is down fails this reading instead of being waited for.
+        connection.ensure_connection(max_retries=1)
+        counts: dict[str, int] = {}
+        for name in queue_names():
+            # A declaration answers (name, messages, consumers); kombu types it str | None.
+            declared: Any = Queue(f"{prefix}{name}").bind(connection.default_channel).queue_declare()
+            counts[name] = declared.message_count
+        return counts
+
+
+async def report_backlog(session_factory: Callable[[], AsyncSession], celery: Celery) -> None:
+    """Refresh the gauges every REFRESH_SECONDS until cancelled; what cannot be read keeps its
+    last value (the database or the broker is down, which other alerts tell)."""
+    while True:
+        try:
+            async with session_factory() as session:
+                waiting, oldest = await outbox_status(session)
+                letters = await session.scalar(select(func.count()).select_from(DeadLetter))
+            metrics.OUTBOX_MESSAGES.set(waiting)
+            metrics.OUTBOX_OLDEST_AGE.set(0 if oldest is None else oldest.total_seconds())
+            metrics.DEAD_LETTERS.set(letters or 0)
+        except Exception as exc:
+            logger.warning("Outbox figures not read: %r", exc)
+        try:
+            for queue, count in (await asyncio.to_thread(queued_messages, celery)).items():
+                metrics.QUEUE_MESSAGES.labels(queue).set(count)
+        except Exception as exc:
+            logger.warning("Queue lengths not read: %r", exc)
+        await asyncio.sleep(REFRESH_SECONDS)
