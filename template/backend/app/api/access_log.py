@@ -6,6 +6,7 @@ Uvicorn's own access log runs outside that context; the compose and just command
 
 import time
 
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.logging import get_logger
@@ -43,8 +44,23 @@ class AccessLogMiddleware:
                 status_code,
                 elapsed * 1000,
             )
-            # Set by the router on a match; unmatched paths share one label, or scans of
-            # random URLs would each add a series.
-            route = getattr(scope.get("route"), "path", "unmatched")
+            route = route_template(scope)
             HTTP_REQUESTS.labels(scope["method"], route, status_code).inc()
             HTTP_REQUEST_DURATION.labels(scope["method"], route).observe(elapsed)
+
+
+def route_template(scope: Scope) -> str:
+    """The path template of the route that answered (`/api/v1/tasks/{task_id:uuid}`).
+
+    The router records the route it matched, its path without the prefixes of the routers that
+    include it; those are the part of the URL before what the route's own pattern matches.
+    Unmatched paths share one label, or scans of random URLs would each add a series.
+    """
+    route = scope.get("route")
+    if not isinstance(route, Route):
+        return "unmatched"
+    path: str = scope["path"]
+    for start, char in enumerate(path):
+        if char == "/" and route.path_regex.fullmatch(path[start:]):
+            return f"{path[:start]}{route.path}"
+    return route.path

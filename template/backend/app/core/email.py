@@ -54,14 +54,15 @@ def send_email(to: str, subject: str, body: str, html: str | None = None) -> Non
     if html is not None:
         message.add_alternative(html, subtype="html")
 
+    host, port = settings.smtp_host, settings.smtp_port
     try:
         with (
             tracer.start_as_current_span(
                 "smtp send",
                 kind=trace.SpanKind.CLIENT,
-                attributes={"server.address": settings.smtp_host, "server.port": settings.smtp_port},
+                attributes={"server.address": host, "server.port": port},
             ),
-            smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=SMTP_TIMEOUT_SECONDS) as smtp,
+            smtplib.SMTP(host, port, timeout=SMTP_TIMEOUT_SECONDS) as smtp,
         ):
             if settings.smtp_starttls:
                 smtp.starttls(context=ssl.create_default_context())

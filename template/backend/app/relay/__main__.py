@@ -26,28 +26,31 @@ def main() -> None:
     # The tasks' own modules, so each message is sent with its task's options.
     celery_app.loader.import_default_modules()
     settings = get_settings()
+    interval = settings.outbox_relay_interval_seconds
     relay = OutboxRelay(
         SessionFactory,
         celery_app,
-        interval_seconds=settings.outbox_relay_interval_seconds,
+        interval_seconds=interval,
         max_publish_attempts=settings.outbox_max_publish_attempts,
         # Redis, where the API announces its commits (see app.services.outbox).
         wakeup_url=settings.celery_result_backend,
         heartbeat=options.heartbeat,
     )
-    asyncio.run(_serve(relay, with_metrics=serve_metrics()))
+    asyncio.run(_serve(relay, metrics_every=interval if serve_metrics() else None))
     stop_tracing()
 
 
-async def _serve(relay: OutboxRelay, with_metrics: bool) -> None:
+async def _serve(relay: OutboxRelay, metrics_every: float | None) -> None:
     # `docker compose stop` sends SIGTERM: stop between batches, so none is sent twice.
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, relay.stop)
-    backlog = asyncio.create_task(report_backlog(SessionFactory, celery_app)) if with_metrics else None
+    if metrics_every is None:
+        await relay.run()
+        return
+    backlog = asyncio.create_task(report_backlog(SessionFactory, celery_app, metrics_every))
     await relay.run()
-    if backlog is not None:
-        backlog.cancel()
+    backlog.cancel()
 
 
 if __name__ == "__main__":

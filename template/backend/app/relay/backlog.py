@@ -1,7 +1,7 @@
 """What waits, as the relay's gauges: the outbox, the dead letters and each broker queue.
 
-Read every few seconds while metrics are served (`METRICS_PORT`), by the relay, which has the
-database and the broker at hand; several relays report the same figures.
+Read by the relay, which has the database and the broker at hand, while metrics are served
+(`METRICS_PORT`), as often as it looks for due rows unbidden; several relays report the same.
 """
 
 import asyncio
@@ -22,8 +22,6 @@ from app.worker.celery_app import queue_names
 
 logger = get_logger(__name__)
 
-REFRESH_SECONDS = 5
-
 
 def queued_messages(celery: Celery) -> dict[str, int]:
     """Messages waiting in each of the project's queues, by name (not those a worker holds)."""
@@ -34,13 +32,16 @@ def queued_messages(celery: Celery) -> dict[str, int]:
         counts: dict[str, int] = {}
         for name in queue_names():
             # A declaration answers (name, messages, consumers); kombu types it str | None.
-            declared: Any = Queue(f"{prefix}{name}").bind(connection.default_channel).queue_declare()
+            queue = Queue(f"{prefix}{name}").bind(connection.default_channel)
+            declared: Any = queue.queue_declare()
             counts[name] = declared.message_count
         return counts
 
 
-async def report_backlog(session_factory: Callable[[], AsyncSession], celery: Celery) -> None:
-    """Refresh the gauges every REFRESH_SECONDS until cancelled; what cannot be read keeps its
+async def report_backlog(
+    session_factory: Callable[[], AsyncSession], celery: Celery, every_seconds: float
+) -> None:
+    """Refresh the gauges every `every_seconds` until cancelled; what cannot be read keeps its
     last value (the database or the broker is down, which other alerts tell)."""
     while True:
         try:
@@ -57,4 +58,4 @@ async def report_backlog(session_factory: Callable[[], AsyncSession], celery: Ce
                 metrics.QUEUE_MESSAGES.labels(queue).set(count)
         except Exception as exc:
             logger.warning("Queue lengths not read: %r", exc)
-        await asyncio.sleep(REFRESH_SECONDS)
+        await asyncio.sleep(every_seconds)

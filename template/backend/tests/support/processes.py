@@ -32,6 +32,8 @@ class LoggedProcess:
     """A subprocess run from backend/ with this process's environment plus `env`."""
 
     name = "The process"
+    # Where its metrics are served, for a test that starts it with METRICS_PORT set.
+    metrics_port: int | None = None
 
     def __init__(self, command: list[str], log_path: Path, **env: str) -> None:
         self.command = command

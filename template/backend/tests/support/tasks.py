@@ -43,3 +43,16 @@ def long_task(self: Task[[int], dict[str, int]], steps: int) -> dict[str, int]:
         logger.warning("Long task stopped by its time limit after %s of %s steps", completed, steps)
         raise
     return {"steps": steps}
+
+
+@celery_app.task(name="tests.fail_for_good")
+def fail_for_good() -> None:
+    raise ValueError("failed on purpose")
+
+
+@celery_app.task(name="tests.retry_once", bind=True, max_retries=1)
+def retry_once(self: Task[[], str]) -> str:
+    """Asks to be retried on its first run, and succeeds on the second."""
+    if self.request.retries == 0:
+        raise self.retry(countdown=0)
+    return "done"

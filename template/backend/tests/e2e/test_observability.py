@@ -1,0 +1,159 @@
+"""Traces and metrics of real processes: the API server, the relay and a prefork worker export
+their spans to a local OTLP receiver and serve their metrics on ports of their own."""
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from celery import Celery
+from opentelemetry.trace import SpanKind
+from sqlalchemy.engine import URL
+
+from app.db.session import SessionFactory
+from app.models.dead_letter import DeadLetter
+from tests.support.api_server import ApiServer
+from tests.support.mailbox import Mailbox
+from tests.support.metrics import scrape, value
+from tests.support.otlp import OtlpReceiver, Span
+from tests.support.processes import RelayProcess, WorkerProcess, free_port
+from tests.support.tasks import fail_for_good, long_task, retry_once
+from tests.support.users import PASSWORD
+from tests.support.waiting import task_result, wait_until
+
+# OTLP numbers span kinds one above the API's enum.
+SERVER, PRODUCER, CONSUMER = (
+    kind.value + 1 for kind in (SpanKind.SERVER, SpanKind.PRODUCER, SpanKind.CONSUMER)
+)
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[OtlpReceiver]:
+    with OtlpReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="module")
+def observed_worker(
+    receiver: OtlpReceiver,
+    tmp_path_factory: pytest.TempPathFactory,
+    broker: Celery,
+    database: URL,
+    mailbox: Mailbox,
+) -> Iterator[WorkerProcess]:
+    """A prefork worker with two pool processes, traced, serving its metrics."""
+    broker.control.purge()
+    logs = tmp_path_factory.mktemp("observed-worker")
+    multiprocess_dir = logs / "metrics"
+    multiprocess_dir.mkdir()
+    port = free_port()
+    with WorkerProcess(
+        logs / "worker.log",
+        concurrency=2,
+        METRICS_PORT=str(port),
+        PROMETHEUS_MULTIPROC_DIR=str(multiprocess_dir),
+        **receiver.settings,
+    ) as worker:
+        worker.metrics_port = port
+        yield worker
+
+
+@pytest.fixture(scope="module")
+def api_server(
+    receiver: OtlpReceiver, tmp_path_factory: pytest.TempPathFactory, database: URL
+) -> Iterator[ApiServer]:
+    port = free_port()
+    with ApiServer(
+        tmp_path_factory.mktemp("api") / "api.log", METRICS_PORT=str(port), **receiver.settings
+    ) as server:
+        server.metrics_port = port
+        yield server
+
+
+def parent_of(span: Span, spans: list[Span]) -> Span:
+    parents = [s for s in spans if s.span_id == span.parent_id]
+    assert parents, f"The parent of {span} is not in its trace: {spans}"
+    return parents[0]
+
+
+async def test_a_registration_is_one_trace_from_the_request_to_the_email_it_sent(
+    api_server: ApiServer,
+    observed_worker: WorkerProcess,
+    receiver: OtlpReceiver,
+    mailbox: Mailbox,
+    unique_email: str,
+    tmp_path: Path,
+) -> None:
+    async with httpx.AsyncClient(base_url=api_server.url) as client:
+        response = await client.post(
+            "/api/v1/auth/register", json={"email": unique_email, "password": PASSWORD}
+        )
+    assert response.status_code == 201, response.text
+    request = receiver.wait_for("api", "POST /api/v1/auth/register")
+
+    # The relay starts only now: the trace crosses in the outbox row, in no process's memory.
+    metrics_port = free_port()
+    with RelayProcess(tmp_path / "relay.log", METRICS_PORT=str(metrics_port), **receiver.settings):
+        await asyncio.to_thread(mailbox.wait_for, unique_email, 30)
+        smtp = await asyncio.to_thread(receiver.wait_for, "worker", "smtp send")
+        sent = scrape(metrics_port)
+
+    spans = receiver.trace(request.trace_id)
+    publish = receiver.wait_for("relay", "apply_async/emails.send_welcome_email")
+    run = receiver.wait_for("worker", "run/emails.send_welcome_email")
+    assert request.kind == SERVER
+    assert [s.trace_id for s in (publish, run, smtp)] == [request.trace_id] * 3
+    assert publish.kind == PRODUCER
+    assert parent_of(publish, spans).service == "api"
+    assert parent_of(run, spans) == publish
+    assert run.kind == CONSUMER
+    assert any(s.service == "api" and s.name.startswith("INSERT") for s in spans), spans
+    assert request.trace_id in observed_worker.log  # its log lines name the trace
+    assert value(sent, "celery_tasks_sent_total", task="emails.send_welcome_email") == 1
+
+
+async def test_the_worker_counts_each_outcome_of_its_runs_across_its_pool(
+    observed_worker: WorkerProcess, database: URL
+) -> None:
+    results = [long_task.delay(0), fail_for_good.delay(), retry_once.delay()]
+    for result in results:
+        await asyncio.to_thread(task_result, result, 30, False)
+    expected = {
+        ("celery_tasks_started_total", "tests.long_task"): 1,
+        ("celery_tasks_succeeded_total", "tests.long_task"): 1,
+        ("celery_task_duration_seconds_count", "tests.long_task"): 1,
+        ("celery_tasks_started_total", "tests.fail_for_good"): 1,
+        ("celery_tasks_failed_total", "tests.fail_for_good"): 1,
+        ("celery_tasks_set_aside_total", "tests.fail_for_good"): 1,
+        ("celery_tasks_succeeded_total", "tests.fail_for_good"): 0,
+        ("celery_tasks_started_total", "tests.retry_once"): 2,
+        ("celery_tasks_retried_total", "tests.retry_once"): 1,
+        ("celery_tasks_succeeded_total", "tests.retry_once"): 1,
+        ("celery_tasks_failed_total", "tests.retry_once"): 0,
+    }
+
+    def counted() -> dict[tuple[str, str], float]:
+        samples = scrape(observed_worker.metrics_port)
+        return {(name, task): value(samples, name, task=task) for name, task in expected}
+
+    # The counts that follow a result (the dead letter's) may come a moment after it.
+    wait_until(lambda: counted() == expected, "The worker's counts differ")
+    async with SessionFactory() as session:
+        assert await session.get(DeadLetter, results[1].id) is not None
+
+
+def test_the_api_serves_its_metrics_on_their_own_port_and_not_on_its_own(
+    api_server: ApiServer,
+) -> None:
+    not_served = httpx.get(f"{api_server.url}/metrics")
+    missing = httpx.get(f"{api_server.url}/api/v1/tasks/00000000-0000-0000-0000-000000000000")
+
+    samples = scrape(api_server.metrics_port)
+
+    assert not_served.status_code == 404
+    assert value(samples, "http_requests_total", method="GET", route="unmatched", status="404") == 1
+    assert missing.status_code == 401
+    route = "/api/v1/tasks/{task_id:uuid}"
+    assert value(samples, "http_requests_total", method="GET", route=route, status="401") == 1
+    assert value(samples, "http_request_duration_seconds_count", method="GET", route=route) == 1
