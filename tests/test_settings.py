@@ -24,6 +24,8 @@ from tests.variants import variant_params
 NAMED_READERS = {
     "FLOWER_BASIC_AUTH": {"flower"},  # Flower takes any of its options from FLOWER_* variables
     "FORWARDED_ALLOW_IPS": {"api"},  # uvicorn's --forwarded-allow-ips
+    # The OpenTelemetry SDK reads the OTEL_* variables of each process (app/core/tracing.py).
+    "OTEL_EXPORTER_OTLP_ENDPOINT": {"api", "relay", "worker"},
 }
 
 COMPOSE_FILES = ("compose.yaml", "compose.prod.yaml")
