@@ -143,6 +143,13 @@ class ComposeServices:
             SMTP_PORT=str(free_port()),
             HOSTNAME=self.hostname,
         )
+        if "METRICS_PORT" in env:  # each service's own port, on loopback
+            env.update(METRICS_PORT=str(free_port()), METRICS_HOST="127.0.0.1")
+        if "PROMETHEUS_MULTIPROC_DIR" in env:  # compose's tmpfs, one per container
+            folder = self.workdir / "prometheus" / service
+            folder.mkdir(parents=True, exist_ok=True)
+            folder.chmod(0o1777)  # a tmpfs's mode: the image's user writes there too
+            env["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
         env.update(self.overrides)
         return env
 

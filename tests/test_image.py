@@ -296,7 +296,9 @@ class ImageFolder:
         ones it may write) lose their write bits but for the mounts, while it runs."""
         mounted = [self.path(mount) for mount in mounts]
         for folder in mounted:
-            folder.mkdir(parents=True, exist_ok=True)
+            if not folder.exists():  # a mount point the image lacks: a tmpfs's, anyone's
+                folder.mkdir(parents=True)
+                folder.chmod(0o1777)
             for entry in folder.iterdir():
                 remove(entry)
         image_files = self._user_files(mounted)

@@ -43,6 +43,10 @@ KEDA_CRDS = {
 SECRETS_FILE = "secrets.env"
 PLACEHOLDER = "change-me"
 
+# The pods that serve Prometheus metrics, each on this port (as compose's services do).
+OBSERVED = ("api", "relay", "worker")
+METRICS_PORT = 9100
+
 KUBERNETES_VARIANTS = [
     param for param in variant_params() if answers_of(str(param.values[0]))["kubernetes"]
 ]
@@ -305,7 +309,10 @@ def test_pods_run_compose_commands_ports_and_probes(projects: Projects, variant:
     dockerfile = (project / "backend/Dockerfile").read_text()
     assert f"EXPOSE {port}\n" in dockerfile
     assert f'"--port", "{port}"' in dockerfile
-    assert api["ports"] == [{"name": "http", "containerPort": port}]
+    assert api["ports"] == [
+        {"name": "http", "containerPort": port},
+        {"name": "metrics", "containerPort": METRICS_PORT},
+    ]
     service_ports = find(manifests, "Service", "api")["spec"]["ports"]
     assert [p["targetPort"] for p in service_ports] == ["http"]
     probes = {kind: api[kind]["httpGet"] for kind in ("readinessProbe", "livenessProbe")}
@@ -376,7 +383,60 @@ def test_pods_get_every_setting_they_need_and_nothing_unread(
                     {"configMapRef": {"name": CONFIG_MAP}},
                     {"secretRef": {"name": SECRET}},
                 ], each["name"]
-                assert "env" not in each
+                # Only what differs by pod: the observed containers' metrics and service name.
+                own = {variable["name"] for variable in each.get("env", [])}
+                if each["name"] in OBSERVED:
+                    assert sorted(own - set(facts["fields"]) - set(NAMED_READERS)) == []
+                else:
+                    assert own == set(), each["name"]
+
+
+@pytest.mark.parametrize("variant", KUBERNETES_VARIANTS)
+def test_observed_pods_serve_metrics_as_compose_does_and_invite_scraping(
+    projects: Projects, variant: str
+) -> None:
+    """The API, relay and worker pods: Prometheus's scrape annotations name the container's
+    `metrics` port, which no Service exposes; the metrics settings are compose's, and the
+    multiprocess folder is an emptyDir of its own."""
+    project = projects(variant)
+    manifests = base_of(project)
+    problems = []
+    for name in OBSERVED:
+        deployment = find(manifests, "Deployment", name)
+        annotations = deployment["spec"]["template"]["metadata"].get("annotations", {})
+        if annotations != {
+            "prometheus.io/scrape": "true",
+            "prometheus.io/port": str(METRICS_PORT),
+            "prometheus.io/path": "/metrics",
+        }:
+            problems.append(f"{name}: scrape annotations {annotations}")
+        each = container(deployment)
+        if {"name": "metrics", "containerPort": METRICS_PORT} not in each.get("ports", []):
+            problems.append(f"{name}: no containerPort named metrics")
+        env = {variable["name"]: variable["value"] for variable in each.get("env", [])}
+        compose_env = compose_services(project)[name]["environment"]
+        expected = {
+            key: str(compose_env[key])
+            for key in (
+                "METRICS_PORT",
+                "METRICS_HOST",
+                "PROMETHEUS_MULTIPROC_DIR",
+                "OTEL_SERVICE_NAME",
+            )
+        }
+        if env != expected:
+            problems.append(f"{name}: env {env}, compose gives {expected}")
+        pod = deployment["spec"]["template"]["spec"]
+        scratch = {v["name"] for v in pod.get("volumes", []) if v.get("emptyDir") == {}}
+        mounts = {m["mountPath"]: m["name"] for m in each.get("volumeMounts", [])}
+        folder = env.get("PROMETHEUS_MULTIPROC_DIR")
+        if mounts.get(folder) not in scratch or mounts.get(folder) == mounts.get("/tmp"):
+            problems.append(f"{name}: {folder} is no emptyDir of its own")
+    for service in (m for m in manifests if m["kind"] == "Service"):
+        targets = {port["targetPort"] for port in service["spec"]["ports"]}
+        if targets & {"metrics", METRICS_PORT}:
+            problems.append(f"Service {service['metadata']['name']} exposes the metrics port")
+    assert problems == []
 
 
 @pytest.mark.parametrize("variant", KUBERNETES_VARIANTS)

@@ -22,6 +22,7 @@ from tests.variants import TRACES, VARIANTS, answers_of, variant_params
 
 JINJA_DEBRIS = re.compile(r"\{\{|\{%|\{#|%\}|#\}")
 GITHUB_EXPRESSION = re.compile(r"\$\{\{[^}]*\}\}")
+GRAFANA_LEGEND = re.compile(r'"legendFormat": "[^"]*"')
 
 EXPECTED_FILES = [
     ".copier-answers.yml",
@@ -59,6 +60,7 @@ EXPECTED_FILES = [
 
 REQUIRED_RECIPES = [
     "start",
+    "observability",
     "stop",
     "logs",
     "worker",
@@ -157,6 +159,8 @@ def test_no_template_debris_and_no_empty_files(projects: Projects, variant: str)
         text = path.read_text(errors="replace")
         if ".github" in path.parts:  # GitHub's own ${{ ... }} expressions belong there
             text = GITHUB_EXPRESSION.sub("", text)
+        if path.suffix == ".json" and "grafana" in path.parts:  # Grafana's {{label}} legends
+            text = GRAFANA_LEGEND.sub("", text)
         if JINJA_DEBRIS.search(text):
             debris.append(path)
     assert debris == []
@@ -385,6 +389,7 @@ def test_compose_file_is_valid_and_wires_the_stack(projects: Projects, variant: 
     services = valid_compose_file(project, "compose.yaml")["services"]
 
     expected = {"api", "relay", "worker", "migrate", "redis", "mailpit"}
+    expected |= {"jaeger", "prometheus", "grafana"}  # the observability profile's
     expected |= {"db"} if answers["database"] == "postgresql" else set()
     expected |= {"rabbitmq"} if answers["broker"] == "rabbitmq" else set()
     expected |= {"beat"} if answers["use_beat"] else set()
@@ -404,6 +409,9 @@ def test_compose_file_is_valid_and_wires_the_stack(projects: Projects, variant: 
     published = [port for service in services.values() for port in service.get("ports", [])]
     assert published
     assert all(port.startswith("127.0.0.1:") for port in published)
+    images = [service["image"] for service in services.values() if "image" in service]
+    assert [image for image in images if re.fullmatch(r"[^:]+:[\w.-]+", image) is None] == []
+    assert [image for image in images if image.endswith(":latest")] == []
     if answers["use_flower"]:
         basic_auth = services["flower"]["environment"]["FLOWER_BASIC_AUTH"]
         assert basic_auth.startswith("${FLOWER_USER:?")

@@ -24,7 +24,9 @@ from tests.variants import variant_params
 NAMED_READERS = {
     "FLOWER_BASIC_AUTH": {"flower"},  # Flower takes any of its options from FLOWER_* variables
     "FORWARDED_ALLOW_IPS": {"api"},  # uvicorn's --forwarded-allow-ips
-    # The OpenTelemetry SDK reads the OTEL_* variables of each process (app/core/tracing.py).
+    # prometheus-client's multiprocess folder, and OpenTelemetry's standard variables.
+    "PROMETHEUS_MULTIPROC_DIR": {"api", "relay", "worker"},
+    "OTEL_SERVICE_NAME": {"api", "relay", "worker"},
     "OTEL_EXPORTER_OTLP_ENDPOINT": {"api", "relay", "worker"},
 }
 
