@@ -6,6 +6,7 @@ import signal
 from pathlib import Path
 
 from app.core.config import get_settings
+from app.core.error_reports import configure_error_reports
 from app.core.logging import configure_logging
 from app.db.session import SessionFactory
 from app.relay.relay import OutboxRelay
@@ -19,6 +20,7 @@ def main() -> None:
     )
     options = parser.parse_args()
     configure_logging()
+    configure_error_reports("relay")
     # The tasks' own modules, so each message is sent with its task's options.
     celery_app.loader.import_default_modules()
     settings = get_settings()
