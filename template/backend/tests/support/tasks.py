@@ -43,3 +43,9 @@ def long_task(self: Task[[int], dict[str, int]], steps: int) -> dict[str, int]:
         logger.warning("Long task stopped by its time limit after %s of %s steps", completed, steps)
         raise
     return {"steps": steps}
+
+
+@celery_app.task(name="tests.failing_task")
+def failing_task(secret: str) -> None:
+    """Fails for good (no retry), with a secret in its arguments, as an email task has a token."""
+    raise RuntimeError("the task failed")
