@@ -16,6 +16,7 @@ from app.api import health
 from app.api.access_log import AccessLogMiddleware
 from app.api.v1.router import api_router
 from app.core.config import PROJECT_NAME, get_settings
+from app.core.error_reports import configure_error_reports
 from app.core.logging import configure_logging
 from app.core.metrics import serve_metrics
 from app.core.rate_limit import get_rate_limiter
@@ -56,6 +57,7 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
 
 def create_app() -> FastAPI:
     configure_logging()
+    configure_error_reports("api")
     application = FastAPI(title=PROJECT_NAME, lifespan=lifespan)
     if origins := get_settings().cors_allowed_origins:
         application.add_middleware(

@@ -57,6 +57,8 @@ TEST_SETTINGS = {
     "LOGIN_RATE_LIMIT_PER_IP": "100000/minute",
     # Outbox rows refused by a broker that was down are retried this often.
     "OUTBOX_RELAY_INTERVAL_SECONDS": "0.5",
+    # Never the project's Sentry, even when .env names it: tests that report set their own.
+    "SENTRY_DSN": "",
 }
 
 

@@ -6,6 +6,7 @@ import signal
 from pathlib import Path
 
 from app.core.config import get_settings
+from app.core.error_reports import configure_error_reports
 from app.core.logging import configure_logging
 from app.core.metrics import serve_metrics
 from app.core.tracing import stop_tracing, trace_relay
@@ -22,6 +23,7 @@ def main() -> None:
     )
     options = parser.parse_args()
     configure_logging()
+    configure_error_reports("relay")
     trace_relay()
     # The tasks' own modules, so each message is sent with its task's options.
     celery_app.loader.import_default_modules()

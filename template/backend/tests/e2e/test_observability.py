@@ -116,7 +116,7 @@ async def test_a_registration_is_one_trace_from_the_request_to_the_email_it_sent
 async def test_the_worker_counts_each_outcome_of_its_runs_across_its_pool(
     observed_worker: WorkerProcess, database: URL
 ) -> None:
-    results = [long_task.delay(0), fail_for_good.delay(), retry_once.delay()]
+    results = [long_task.delay(0), fail_for_good.delay(""), retry_once.delay()]
     for result in results:
         await asyncio.to_thread(task_result, result, 30, False)
     expected = {

@@ -46,8 +46,9 @@ def long_task(self: Task[[int], dict[str, int]], steps: int) -> dict[str, int]:
 
 
 @celery_app.task(name="tests.fail_for_good")
-def fail_for_good() -> None:
-    raise ValueError("failed on purpose")
+def fail_for_good(secret: str) -> None:
+    """Fails for good (no retry), with a secret in its arguments, as an email task has a token."""
+    raise RuntimeError("failed on purpose")
 
 
 @celery_app.task(name="tests.retry_once", bind=True, max_retries=1)
