@@ -7,6 +7,7 @@ which must be set (to an empty directory) before the process starts.
 """
 
 import os
+from collections.abc import Iterable
 
 from prometheus_client import (
     REGISTRY,
@@ -57,12 +58,21 @@ OUTBOX_MESSAGES = Gauge(
 )
 OUTBOX_OLDEST_AGE = Gauge(
     "outbox_oldest_message_age_seconds",
-    "How long the oldest unpublished task has waited (0 when none waits)",
+    "How long the longest-due task has waited to be published (0 when none is due)",
     multiprocess_mode="mostrecent",
 )
 DEAD_LETTERS = Gauge(
     "outbox_dead_letters", "Tasks set aside, waiting to be resent", multiprocess_mode="mostrecent"
 )
+
+
+def start_at_zero(counters: Iterable[Counter], tasks: Iterable[str]) -> None:
+    """Show each task's counts from 0 on: a series that appears at 1 hides its first increase
+    from Prometheus's `increase()`, and so a task's first failure from the alerts."""
+    for counter in counters:
+        for name in tasks:
+            if not name.startswith("celery."):  # Celery's own (chords, backend cleanup)
+                counter.labels(name)
 
 
 def serve_metrics() -> bool:

@@ -1,11 +1,13 @@
 """What waits, as the relay's gauges: the outbox, the dead letters and each broker queue.
 
 Read by the relay, which has the database and the broker at hand, while metrics are served
-(`METRICS_PORT`), as often as it looks for due rows unbidden; several relays report the same.
+(`METRICS_PORT`); several relays report the same. The age is that of the longest-due row, so
+tasks waiting out a countdown do not look stuck.
 """
 
 import asyncio
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from celery import Celery
@@ -17,7 +19,7 @@ from app.core import metrics
 from app.core.config import get_settings
 from app.core.logging import get_logger
 from app.models.dead_letter import DeadLetter
-from app.services.outbox import outbox_status
+from app.models.outbox_message import OutboxMessage
 from app.worker.celery_app import queue_names
 
 logger = get_logger(__name__)
@@ -45,11 +47,22 @@ async def report_backlog(
     last value (the database or the broker is down, which other alerts tell)."""
     while True:
         try:
+            now = datetime.now(UTC)
             async with session_factory() as session:
-                waiting, oldest = await outbox_status(session)
+                waiting, longest_due = (
+                    await session.execute(
+                        select(
+                            func.count(),
+                            func.min(OutboxMessage.due_at).filter(OutboxMessage.due_at <= now),
+                        )
+                    )
+                ).one()
                 letters = await session.scalar(select(func.count()).select_from(DeadLetter))
             metrics.OUTBOX_MESSAGES.set(waiting)
-            metrics.OUTBOX_OLDEST_AGE.set(0 if oldest is None else oldest.total_seconds())
+            if longest_due is None:
+                metrics.OUTBOX_OLDEST_AGE.set(0)
+            else:  # timestamps are stored in UTC
+                metrics.OUTBOX_OLDEST_AGE.set((now - longest_due.replace(tzinfo=UTC)).total_seconds())
             metrics.DEAD_LETTERS.set(letters or 0)
         except Exception as exc:
             logger.warning("Outbox figures not read: %r", exc)

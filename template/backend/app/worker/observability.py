@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from celery import Task
+from celery.worker import WorkController
 from celery.signals import (
     task_failure,
     task_postrun,
@@ -28,8 +29,16 @@ _started: dict[str, float] = {}
 
 
 @worker_init.connect
-def _serve_metrics(**_: Any) -> None:
-    metrics.serve_metrics()
+def _serve_metrics(sender: WorkController, **_: Any) -> None:
+    if metrics.serve_metrics():
+        counters = (
+            metrics.TASKS_STARTED,
+            metrics.TASKS_SUCCEEDED,
+            metrics.TASKS_FAILED,
+            metrics.TASKS_RETRIED,
+            metrics.TASKS_SET_ASIDE,
+        )
+        metrics.start_at_zero(counters, sender.app.tasks)
 
 
 @worker_process_init.connect
