@@ -62,7 +62,9 @@ async def report_backlog(
             if longest_due is None:
                 metrics.OUTBOX_OLDEST_AGE.set(0)
             else:  # timestamps are stored in UTC
-                metrics.OUTBOX_OLDEST_AGE.set((now - longest_due.replace(tzinfo=UTC)).total_seconds())
+                metrics.OUTBOX_OLDEST_AGE.set(
+                    (now - longest_due.replace(tzinfo=UTC)).total_seconds()
+                )
             metrics.DEAD_LETTERS.set(letters or 0)
         except Exception as exc:
             logger.warning("Outbox figures not read: %r", exc)

@@ -9,7 +9,6 @@ import time
 from typing import Any
 
 from celery import Task
-from celery.worker import WorkController
 from celery.signals import (
     task_failure,
     task_postrun,
@@ -20,6 +19,7 @@ from celery.signals import (
     worker_process_init,
     worker_process_shutdown,
 )
+from celery.worker import WorkController
 
 from app.core import metrics
 from app.core.tracing import stop_tracing, trace_worker
