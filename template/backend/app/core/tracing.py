@@ -12,12 +12,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from fastapi import FastAPI
 from opentelemetry import context, propagate
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported where they are used: the logging setup imports this module
+    from fastapi import FastAPI
     from opentelemetry.sdk.trace import TracerProvider
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 # This process's, once start_tracing has set it up.
 _provider: "TracerProvider | None" = None
@@ -73,7 +73,7 @@ def continued_trace(headers: dict[str, str]) -> Iterator[None]:
         context.detach(token)
 
 
-def trace_api(application: FastAPI, engine: AsyncEngine) -> None:
+def trace_api(application: "FastAPI", engine: "AsyncEngine") -> None:
     """The API's requests, its SQL and its Redis calls, if tracing is configured."""
     if not start_tracing("api"):
         return
@@ -88,7 +88,7 @@ def trace_api(application: FastAPI, engine: AsyncEngine) -> None:
     RedisInstrumentor().instrument()
 
 
-def trace_worker(engine: AsyncEngine) -> None:
+def trace_worker(engine: "AsyncEngine") -> None:
     """A worker process's task runs, with their SQL and Redis calls, if tracing is configured."""
     if not start_tracing("worker"):
         return

@@ -1,8 +1,9 @@
 """Traces and metrics of real processes: the API server, the relay and a prefork worker export
-their spans to a local OTLP receiver and serve their metrics on ports of their own."""
+their spans to a local OTLP receiver and serve their metrics on ports of their own; the relay
+reaches the broker through a proxy that a test can cut, as an outage would."""
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -11,6 +12,7 @@ from celery import Celery
 from opentelemetry.trace import SpanKind
 from sqlalchemy.engine import URL
 
+from app.core.config import get_settings
 from app.db.session import SessionFactory
 from app.models.dead_letter import DeadLetter
 from tests.support.api_server import ApiServer
@@ -18,6 +20,7 @@ from tests.support.mailbox import Mailbox
 from tests.support.metrics import scrape, value
 from tests.support.otlp import OtlpReceiver, Span
 from tests.support.processes import RelayProcess, WorkerProcess, free_port
+from tests.support.proxy import TcpProxy
 from tests.support.tasks import fail_for_good, long_task, retry_once
 from tests.support.users import PASSWORD
 from tests.support.waiting import task_result, wait_until
@@ -157,3 +160,64 @@ def test_the_api_serves_its_metrics_on_their_own_port_and_not_on_its_own(
     route = "/api/v1/tasks/{task_id:uuid}"
     assert value(samples, "http_requests_total", method="GET", route=route, status="401") == 1
     assert value(samples, "http_request_duration_seconds_count", method="GET", route=route) == 1
+
+
+async def test_an_outage_shows_in_the_backlog_figures_and_its_tasks_keep_their_trace(
+    api_server: ApiServer,
+    observed_worker: WorkerProcess,
+    receiver: OtlpReceiver,
+    mailbox: Mailbox,
+    unique_email: str,
+    tmp_path: Path,
+) -> None:
+    metrics_port = free_port()
+    with (
+        TcpProxy(get_settings().celery_broker_url) as broker,
+        RelayProcess(
+            tmp_path / "relay.log",
+            CELERY_BROKER_URL=broker.url,
+            METRICS_PORT=str(metrics_port),
+            **receiver.settings,
+        ),
+    ):
+        broker.cut()
+        async with httpx.AsyncClient(base_url=api_server.url) as client:
+            response = await client.post(
+                "/api/v1/auth/register", json={"email": unique_email, "password": PASSWORD}
+            )
+        assert response.status_code == 201, response.text
+        waiting = await asyncio.to_thread(backlog, metrics_port, lambda rows, _: rows == 1)
+        await asyncio.to_thread(backlog, metrics_port, lambda _, age: age > waiting[1], "aging")
+
+        broker.restore()
+        await asyncio.to_thread(mailbox.wait_for, unique_email, 30)
+        assert await asyncio.to_thread(backlog, metrics_port, lambda rows, _: rows == 0) == (0, 0)
+
+    # Every registration's trace holds the run of its welcome email, this delayed one's too.
+    wait_until(
+        lambda: trace_ids("api", "POST /api/v1/auth/register", receiver)
+        <= trace_ids("worker", "run/emails.send_welcome_email", receiver),
+        "A registration's trace lacks its email's run",
+        seconds=10,
+    )
+
+
+def trace_ids(service: str, name: str, receiver: OtlpReceiver) -> set[str]:
+    return {span.trace_id for span in receiver.find(service, name)}
+
+
+def backlog(
+    port: int, wanted: Callable[[float, float], bool], what: str = "it"
+) -> tuple[float, float]:
+    """The relay's figures of the outbox (rows waiting, age of the longest due) once `wanted`."""
+    figures = (0.0, 0.0)
+
+    def read() -> bool:
+        nonlocal figures
+        samples = scrape(port)
+        rows = value(samples, "outbox_messages")
+        figures = rows, value(samples, "outbox_oldest_message_age_seconds")
+        return wanted(*figures)
+
+    wait_until(read, f"The relay's backlog figures never showed {what}: {figures}", 15)
+    return figures
