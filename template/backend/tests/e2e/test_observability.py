@@ -195,8 +195,10 @@ async def test_an_outage_shows_in_the_backlog_figures_and_its_tasks_keep_their_t
 
     # Every registration's trace holds the run of its welcome email, this delayed one's too.
     wait_until(
-        lambda: trace_ids("api", "POST /api/v1/auth/register", receiver)
-        <= trace_ids("worker", "run/emails.send_welcome_email", receiver),
+        lambda: (
+            trace_ids("api", "POST /api/v1/auth/register", receiver)
+            <= trace_ids("worker", "run/emails.send_welcome_email", receiver)
+        ),
         "A registration's trace lacks its email's run",
         seconds=10,
     )

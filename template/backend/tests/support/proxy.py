@@ -17,7 +17,8 @@ class TcpProxy:
 
     def __init__(self, url: str) -> None:
         parts = urlsplit(url)
-        assert parts.hostname is not None and parts.port is not None, url
+        if parts.hostname is None or parts.port is None:
+            raise ValueError(f"{url} names no host and port")
         self._target = (parts.hostname, parts.port)
         self.port = free_port()
         userinfo = parts.netloc.rpartition("@")[0]
