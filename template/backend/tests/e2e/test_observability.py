@@ -81,6 +81,7 @@ def parent_of(span: Span, spans: list[Span]) -> Span:
 
 
 async def test_a_registration_is_one_trace_from_the_request_to_the_email_it_sent(
+    empty_outbox: None,
     api_server: ApiServer,
     observed_worker: WorkerProcess,
     receiver: OtlpReceiver,
@@ -163,6 +164,7 @@ def test_the_api_serves_its_metrics_on_their_own_port_and_not_on_its_own(
 
 
 async def test_an_outage_shows_in_the_backlog_figures_and_its_tasks_keep_their_trace(
+    empty_outbox: None,
     api_server: ApiServer,
     observed_worker: WorkerProcess,
     receiver: OtlpReceiver,
