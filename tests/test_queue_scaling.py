@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 import redis
 
-from tests.compose_services import local_service_urls
+from tests.compose_services import free_port, local_service_urls
 from tests.conftest import Projects
 from tests.helpers import command_env, stop
 from tests.manifests import CONFIG_MAP, base_of, container, find
@@ -198,11 +198,15 @@ def worker_process(
     (a warm shutdown), SIGKILL only if it outlives its grace period."""
     # Pods differ by host name, so by node name; processes on one machine need names given. The
     # task the test sends is one of the generated tests' own, which the worker loads besides.
+    # Each pod has its own metrics port and folder (an emptyDir); so does each process here.
+    metrics = log.with_suffix(".metrics")
+    metrics.mkdir()
+    own = {"METRICS_PORT": str(free_port()), "PROMETHEUS_MULTIPROC_DIR": str(metrics)}
     with log.open("w") as output:
         process = subprocess.Popen(
             [*pod.argv, f"--hostname={node}", f"--include={TEST_TASKS}"],
             cwd=backend,
-            env=env,
+            env={**env, **own},
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -263,6 +267,9 @@ def check_queue_scaling(project: Path, broker: str, prefix: str, workdir: Path) 
         }
     )
     env["PATH"] = f"{backend / '.venv' / 'bin'}{os.pathsep}{env['PATH']}"
+    # The pod's metrics folder is an emptyDir; the driver, which serves none, gets one of its own.
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(workdir / "driver-metrics")
+    (workdir / "driver-metrics").mkdir()
     broker_redis = redis.Redis.from_url(urls["CELERY_BROKER_URL"]) if broker == "redis" else None
     results = redis.Redis.from_url(urls["CELERY_RESULT_BACKEND"])
     driver = Driver(backend, env, workdir / "driver.log")

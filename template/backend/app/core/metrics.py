@@ -91,6 +91,6 @@ def serve_metrics() -> bool:
         start_http_server(settings.metrics_port, addr=settings.metrics_host, registry=registry)
     except OSError as exc:
         # `uvicorn --workers N`: the first worker serves them all, the others find the port taken.
-        logger.debug("Metrics port %s not served by this process: %r", settings.metrics_port, exc)
+        logger.info("Metrics port %s taken, not served here: %r", settings.metrics_port, exc)
         return False
     return True

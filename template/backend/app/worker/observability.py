@@ -1,8 +1,9 @@
-"""The worker's metrics and traces: counts and durations of task runs, spans of each run.
+"""The worker's metrics, traces and error reports (see app.core: metrics, tracing, error_reports).
 
 Metrics are served by the worker's main process (`METRICS_PORT`) and counted by its pool
 processes, which share them through `PROMETHEUS_MULTIPROC_DIR`. Each pool process starts its own
-tracing, since an exporter's thread does not survive the fork.
+tracing, since an exporter's thread does not survive the fork; error reports are set up before
+the pool starts, and every pool process inherits them.
 """
 
 import time
@@ -10,6 +11,7 @@ from typing import Any
 
 from celery import Task
 from celery.signals import (
+    celeryd_init,
     task_failure,
     task_postrun,
     task_prerun,
@@ -22,10 +24,16 @@ from celery.signals import (
 from celery.worker import WorkController
 
 from app.core import metrics
+from app.core.error_reports import configure_error_reports
 from app.core.tracing import stop_tracing, trace_worker
 from app.db.session import worker_engine
 
 _started: dict[str, float] = {}
+
+
+@celeryd_init.connect
+def _report_errors(**_: Any) -> None:
+    configure_error_reports("worker")
 
 
 @worker_init.connect
