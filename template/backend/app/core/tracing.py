@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from opentelemetry import context, propagate
+from opentelemetry import context, propagate, trace
 
 if TYPE_CHECKING:  # imported where they are used: the logging setup imports this module
     from fastapi import FastAPI
@@ -36,7 +36,6 @@ def start_tracing(service_name: str) -> bool:
     global _provider
     if not tracing_configured():
         return False
-    from opentelemetry import trace
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import SERVICE_NAME, Resource
     from opentelemetry.sdk.trace import TracerProvider
@@ -64,11 +63,20 @@ def trace_headers() -> dict[str, str]:
 
 
 @contextmanager
-def continued_trace(headers: dict[str, str]) -> Iterator[None]:
-    """Run the block inside the trace whose context `headers` carry, if they carry one."""
+def publishing(task_name: str, headers: dict[str, str]) -> Iterator[None]:
+    """A span for sending one task, in the trace whose context `headers` carry (the request's),
+    after which `headers` carry the span's own: the worker's run of the task is its child.
+
+    The relay's own, not the Celery instrumentation's: after a failed publish (a broker outage)
+    that one leaves its span current, and the next try's message names the wrong parent.
+    """
     token = context.attach(propagate.extract(headers))
     try:
-        yield
+        with trace.get_tracer(__name__).start_as_current_span(
+            f"publish {task_name}", kind=trace.SpanKind.PRODUCER
+        ):
+            propagate.inject(headers)
+            yield
     finally:
         context.detach(token)
 
@@ -102,9 +110,6 @@ def trace_worker(engine: "AsyncEngine") -> None:
 
 
 def trace_relay() -> None:
-    """The relay's publishes, each in the trace of the request that wrote its row; its own polling
-    of the outbox is left out, or every pass would make a trace."""
-    if start_tracing("relay"):
-        from opentelemetry.instrumentation.celery import CeleryInstrumentor
-
-        CeleryInstrumentor().instrument()  # type: ignore[no-untyped-call]  # untyped upstream
+    """The relay's publishes (see `publishing`), each in the trace of the request that wrote its
+    row; its own polling of the outbox is left out, or every pass would make a trace."""
+    start_tracing("relay")

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.logging import get_logger
 from app.core.metrics import TASKS_SENT, TASKS_SET_ASIDE
-from app.core.tracing import continued_trace
+from app.core.tracing import publishing
 from app.models.dead_letter import DeadLetter
 from app.models.outbox_message import OutboxMessage
 from app.services.outbox import wakeup_channel
@@ -172,7 +172,7 @@ class OutboxRelay:
                     call = self._celery.signature(
                         message.task_name, message.args, message.kwargs, options
                     )
-                    with continued_trace(headers):
+                    with publishing(message.task_name, headers):
                         # Fail fast: the row stays for the next try.
                         call.apply_async(
                             task_id=message.id, headers=headers, producer=producer, retry=False
