@@ -1,5 +1,5 @@
 """Access log written inside the request's context, so each line carries its request id, and
-the HTTP metrics, by route template (`/api/v1/tasks/{task_id}`, never the path itself).
+the HTTP metrics, by route template (`/api/v1/tasks/{task_id:uuid}`, never the path itself).
 
 Uvicorn's own access log runs outside that context; the compose and just commands turn it off.
 """
